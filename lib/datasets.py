@@ -1,0 +1,249 @@
+"""Data sets: where they live, how they are checked, and loaders.
+
+A loader looks for its files under the data directory (`lib.paths.data_dir`);
+when they are missing it downloads the official archive and checks its sha256;
+when that fails too it raises one `FileNotFoundError` that names the missing
+file, where it was expected and how to provide it.
+"""
+
+import dataclasses
+import hashlib
+import io
+import pickle
+import tarfile
+from pathlib import Path
+
+import numpy as np
+
+from lib import paths
+
+CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+CIFAR10_SHA256 = "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"
+CIFAR10_DIR = "cifar-10-batches-py"
+
+# sha256 of batch files whose origin we know, so reports can say which copy ran.
+KNOWN_FILES = {
+    "2463c4ae1b94eaadf5494dbfa575668582a7139c9532ace6157abc814afe961a": "offline JPEG re-encoded copy",
+    "b6bce4a5194e82c39cc1927a5dad18b70b767003d395edcdabbe2ca520e4b34d": "offline JPEG re-encoded copy",
+}
+
+# The only globals a CIFAR-10 batch needs: numpy array reconstruction, plus
+# `_codecs.encode`, which protocol-2 pickles written by Python 3 use for bytes.
+_ALLOWED_GLOBALS = {
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("_codecs", "encode"),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageData:
+    """Images scaled to [0, 1] (N, H, W, C float32) with integer labels."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: tuple
+    files: dict  # file name -> {"sha256": ..., "copy": ...}, for provenance
+
+
+class _ArrayOnlyUnpickler(pickle.Unpickler):
+    def __init__(self, file, path):
+        super().__init__(file, encoding="bytes")
+        self._path = path
+
+    def find_class(self, module, name):
+        if (module, name) in _ALLOWED_GLOBALS:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(
+            f"Refusing to unpickle {self._path}: it names the global "
+            f"'{module}.{name}', but a CIFAR-10 batch may only contain numpy "
+            "arrays, lists and strings. The file is not a CIFAR-10 batch or "
+            "has been tampered with; nothing from it was run."
+        )
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_cifar_batch(path):
+    """Read one CIFAR-10 python batch safely.
+
+    Accepts the official files (pickle protocol 2, bytes keys such as
+    `b"data"`) and str-keyed files (protocol 4). Only numpy array
+    reconstruction is allowed while unpickling.
+
+    Args:
+        path: path of a batch file such as `data_batch_1` or `test_batch`.
+
+    Returns:
+        `(images, labels)`: float32 array (N, 32, 32, 3) scaled to [0, 1] and
+        int64 array (N,).
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: the file is truncated, refused or not a CIFAR-10 batch.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"CIFAR-10 batch not found: {path}")
+    raw = path.read_bytes()
+    try:
+        batch = _ArrayOnlyUnpickler(io.BytesIO(raw), path).load()
+    except pickle.UnpicklingError as error:
+        if "Refusing" in str(error):
+            raise ValueError(str(error)) from None
+        raise ValueError(f"{path} is truncated or not a CIFAR-10 python batch ({error}).") from None
+    except (EOFError, ValueError, TypeError) as error:
+        raise ValueError(f"{path} is truncated or not a CIFAR-10 python batch ({error}).") from None
+    if not isinstance(batch, dict):
+        raise ValueError(f"{path} is not a CIFAR-10 python batch: expected a dict, got {type(batch).__name__}.")
+    batch = {key.decode() if isinstance(key, bytes) else key: value for key, value in batch.items()}
+    missing = {"data", "labels"} - batch.keys()
+    if missing:
+        raise ValueError(f"{path} is not a CIFAR-10 python batch: missing keys {sorted(missing)}.")
+    data = np.asarray(batch["data"], dtype=np.uint8)
+    labels = np.asarray(batch["labels"], dtype=np.int64)
+    if data.ndim != 2 or data.shape[1] != 3072 or len(labels) != len(data):
+        raise ValueError(
+            f"{path} is not a CIFAR-10 python batch: data has shape {data.shape} and "
+            f"{len(labels)} labels; expected (N, 3072) and N labels."
+        )
+    # Rows are channel-first (1024 red, 1024 green, 1024 blue values).
+    images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    return images.astype(np.float32) / 255.0, labels
+
+
+def first_per_class(labels, per_class):
+    """Indices of the first `per_class` examples of each class, in file order.
+
+    This is how the course's `test_batch_trim` (200 per class) was made.
+
+    Args:
+        labels: 1-D integer array.
+        per_class: how many to keep per class; `None` keeps everything.
+
+    Returns:
+        Sorted int array of indices.
+    """
+    labels = np.asarray(labels)
+    if per_class is None:
+        return np.arange(len(labels))
+    if per_class < 1:
+        raise ValueError(f"Invalid value for `per_class`. Received: per_class={per_class}. Expected a positive integer or None.")
+    keep = np.zeros(len(labels), dtype=bool)
+    for label in np.unique(labels):
+        keep[np.flatnonzero(labels == label)[:per_class]] = True
+    return np.flatnonzero(keep)
+
+
+def _download_cifar10(directory):
+    import keras
+
+    archive = keras.utils.get_file(
+        fname="cifar-10-python.tar.gz",
+        origin=CIFAR10_URL,
+        file_hash=CIFAR10_SHA256,
+        cache_dir=str(directory),
+        cache_subdir="",
+    )
+    with tarfile.open(archive) as tar:
+        tar.extractall(directory, filter="data")
+
+
+def cifar10_files(data_dir=None, names=("data_batch_1", "test_batch", "batches.meta")):
+    """Paths of CIFAR-10 batch files, downloading the archive if any is missing.
+
+    Args:
+        data_dir: data directory; defaults to `lib.paths.data_dir()`.
+        names: the batch files needed.
+
+    Returns:
+        dict of file name -> Path.
+
+    Raises:
+        FileNotFoundError: a file is missing and the download failed.
+    """
+    directory = paths.data_dir(data_dir)
+    files = {name: directory / CIFAR10_DIR / name for name in names}
+    missing = [path for path in files.values() if not path.is_file()]
+    if missing:
+        print(f"CIFAR-10 files missing under {directory / CIFAR10_DIR}; downloading {CIFAR10_URL}")
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            _download_cifar10(directory)
+        except Exception as error:  # any failure ends in the same advice
+            raise FileNotFoundError(
+                f"CIFAR-10 file {missing[0].name} not found at {missing[0]}, and downloading "
+                f"{CIFAR10_URL} failed ({type(error).__name__}: {error}). Download and "
+                f"extract that archive (sha256 {CIFAR10_SHA256}) into {directory}, or "
+                "point DATA_DIR (make DATA_DIR=...) at a directory holding "
+                f"{CIFAR10_DIR}/."
+            ) from None
+        still_missing = [path for path in files.values() if not path.is_file()]
+        if still_missing:
+            raise FileNotFoundError(f"CIFAR-10 file not found at {still_missing[0]} after extracting {CIFAR10_URL}.")
+    return files
+
+
+def load_cifar10(data_dir=None, train_per_class=None, test_per_class=200):
+    """CIFAR-10 as the course uses it: `data_batch_1` to train, a trimmed test set.
+
+    Args:
+        data_dir: data directory; defaults to `lib.paths.data_dir()`.
+        train_per_class: keep the first N training images of each class;
+            `None` (the default) keeps all 10,000.
+        test_per_class: keep the first N test images of each class in file
+            order; 200 (the default) rebuilds the course's `test_batch_trim`.
+
+    Returns:
+        `ImageData`.
+    """
+    files = cifar10_files(data_dir)
+    x_train, y_train = read_cifar_batch(files["data_batch_1"])
+    x_test, y_test = read_cifar_batch(files["test_batch"])
+    train = first_per_class(y_train, train_per_class)
+    test = first_per_class(y_test, test_per_class)
+    with open(files["batches.meta"], "rb") as file:
+        meta = _ArrayOnlyUnpickler(file, files["batches.meta"]).load()
+    names = meta.get("label_names", meta.get(b"label_names"))
+    provenance = {}
+    for name in ("data_batch_1", "test_batch"):
+        digest = _sha256(files[name])
+        provenance[name] = {"sha256": digest, "copy": KNOWN_FILES.get(digest, "official download or user-provided")}
+    return ImageData(
+        x_train=x_train[train],
+        y_train=y_train[train],
+        x_test=x_test[test],
+        y_test=y_test[test],
+        class_names=tuple(n.decode() if isinstance(n, bytes) else n for n in names),
+        files=provenance,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """A data set as runs see it.
+
+    Attributes:
+        load: `load(data_dir=..., **data_kwargs)` returns the arrays.
+        files: `files(data_dir)` returns {name: Path}; their sha256 enter run keys.
+        code: the functions whose source decides what `load` returns.
+    """
+
+    load: object
+    files: object
+    code: tuple
+
+
+SOURCES = {
+    "cifar10": Source(load_cifar10, cifar10_files, (load_cifar10, read_cifar_batch, first_per_class)),
+}

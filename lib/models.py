@@ -1,0 +1,82 @@
+"""Model and optimizer factories. Variants are keyword arguments, not copies."""
+
+import keras
+from keras import layers
+
+OPTIMIZERS = ("sgd", "rmsprop", "adam")
+
+
+def build_cifar_cnn(c1=50, c2=60, dropout=0.0, num_classes=10):
+    """Study A's CNN for 32x32x3 CIFAR-10 images (uncompiled).
+
+    C1 conv 9x9 ReLU -> S1 max-pool 2 -> C2 conv 5x5 ReLU -> S2 max-pool 2 ->
+    F3 dense 300 (no activation) -> F4 dense softmax; all VALID. With the
+    defaults it has 378,570 parameters.
+
+    Args:
+        c1: channels of the first convolution. Defaults to 50.
+        c2: channels of the second convolution. Defaults to 60.
+        dropout: rate of the dropout after flatten and after F3; 0 (the
+            default) adds no dropout layers.
+        num_classes: size of the softmax. Defaults to 10.
+
+    Returns:
+        A `keras.Model` whose layers are named C1, S1, C2, S2, F3, F4.
+    """
+    for name, value in (("c1", c1), ("c2", c2)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"Invalid value for `{name}`. Received: {name}={value!r}. Expected a positive integer.")
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"Invalid value for `dropout`. Received: dropout={dropout!r}. Expected a rate in [0, 1).")
+    inputs = keras.Input(shape=(32, 32, 3), name="image")
+    x = layers.Conv2D(c1, 9, padding="valid", activation="relu", name="C1")(inputs)
+    x = layers.MaxPooling2D(2, strides=2, padding="valid", name="S1")(x)
+    x = layers.Conv2D(c2, 5, padding="valid", activation="relu", name="C2")(x)
+    x = layers.MaxPooling2D(2, strides=2, padding="valid", name="S2")(x)
+    x = layers.Flatten(name="flatten")(x)
+    if dropout:
+        x = layers.Dropout(dropout, name="dropout_flatten")(x)
+    x = layers.Dense(300, name="F3")(x)
+    if dropout:
+        x = layers.Dropout(dropout, name="dropout_F3")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="F4")(x)
+    return keras.Model(inputs, outputs, name=f"cifar_cnn_{c1}_{c2}")
+
+
+def make_optimizer(name, lr, momentum=0.0):
+    """A Keras optimizer by name.
+
+    Args:
+        name: one of `OPTIMIZERS` ("sgd", "rmsprop", "adam").
+        lr: learning rate.
+        momentum: SGD momentum; only valid with "sgd". Defaults to 0.
+
+    Returns:
+        A `keras.optimizers.Optimizer`.
+    """
+    if name not in OPTIMIZERS:
+        raise ValueError(f"Unknown optimizer: {name!r}. Expected one of {OPTIMIZERS}.")
+    if not lr > 0:
+        raise ValueError(f"Invalid value for `lr`. Received: lr={lr!r}. Expected a positive number.")
+    if momentum and name != "sgd":
+        raise ValueError(f"`momentum` applies to 'sgd' only. Received: optimizer={name!r}, momentum={momentum!r}.")
+    if name == "sgd":
+        return keras.optimizers.SGD(learning_rate=lr, momentum=momentum)
+    if name == "rmsprop":
+        return keras.optimizers.RMSprop(learning_rate=lr)
+    return keras.optimizers.Adam(learning_rate=lr)
+
+
+def feature_maps(model, images, layer_names=("C1", "S1", "C2", "S2")):
+    """Activations of the named layers for a batch of images.
+
+    Uses a functional sub-model (keract's `get_activations` does not work
+    with Keras 3).
+
+    Returns:
+        dict of layer name -> numpy array (N, H, W, C).
+    """
+    outputs = [model.get_layer(name).output for name in layer_names]
+    extractor = keras.Model(model.inputs, outputs)
+    values = extractor.predict(images, verbose=0)
+    return {name: keras.ops.convert_to_numpy(value) for name, value in zip(layer_names, values)}

@@ -1,0 +1,37 @@
+"""The studies' published numbers (`published.csv`), set beside ours."""
+
+from pathlib import Path
+
+import pandas as pd
+
+_TABLE = Path(__file__).with_name("published.csv")
+
+
+def table(question=None):
+    """Published values as a DataFrame (question, metric, value, note).
+
+    Args:
+        question: e.g. "a_q1"; `None` returns every question.
+    """
+    frame = pd.read_csv(_TABLE)
+    if question is None:
+        return frame
+    if question not in set(frame["question"]):
+        raise ValueError(f"Unknown question: {question!r}. Expected one of {tuple(sorted(set(frame['question'])))}.")
+    return frame[frame["question"] == question].reset_index(drop=True)
+
+
+def compare(question, ours):
+    """Published values of `question` beside `ours` (a dict metric -> value).
+
+    A metric we did not measure (say, accuracy at epoch 100 in a 50-epoch
+    run) shows as missing rather than being guessed.
+
+    Returns:
+        DataFrame indexed by metric: published, ours, difference, note.
+    """
+    frame = table(question).set_index("metric")
+    frame["ours"] = [ours.get(metric) for metric in frame.index]
+    frame["ours"] = frame["ours"].astype(float)
+    frame["difference"] = frame["ours"] - frame["value"]
+    return frame.rename(columns={"value": "published"})[["published", "ours", "difference", "note"]]

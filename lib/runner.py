@@ -1,0 +1,151 @@
+"""Execute every study notebook with papermill and render HTML reports.
+
+    python -m lib.runner --profile smoke --data-dir ../shared/data
+    python -m lib.runner --only a_q1_cnn -p seed=1
+
+Each notebook runs into `reports/<name>.ipynb` and is rendered to
+`reports/<name>.html`, failed ones included (papermill marks the failing
+cell). The runner keeps going after a failure, prints each notebook's status
+and time, and exits 1 if any failed, 2 on bad arguments.
+"""
+
+import argparse
+import ast
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+from lib import paths
+
+NOTEBOOK_DIR = paths.ROOT / "notebooks"
+PROFILES = ("smoke", "quick", "full")
+
+# Hours a notebook needs under the full profile on a 2-core CPU (TensorFlow
+# backend), from epoch times measured on such a machine; shown before a full
+# run that has no GPU.
+FULL_PROFILE_CPU_HOURS = {"a_q1_cnn": 1.2}
+
+
+def notebooks(only=None):
+    """The study notebooks (sorted), or those named in `only`."""
+    found = {path.stem: path for path in sorted(NOTEBOOK_DIR.glob("*.ipynb"))}
+    if not only:
+        return list(found.values())
+    unknown = [name for name in only if name not in found]
+    if unknown:
+        raise ValueError(f"Unknown notebook: {unknown[0]!r}. Expected one of {tuple(found)}.")
+    return [found[name] for name in only]
+
+
+def parse_parameter(text):
+    """'name=value' -> (name, value); the value is a Python literal or a string."""
+    name, separator, value = text.partition("=")
+    if not separator or not name.isidentifier():
+        raise ValueError(f"Invalid parameter: {text!r}. Expected name=value, e.g. seed=1.")
+    try:
+        return name, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return name, value
+
+
+def check_parameters(notebook, parameters):
+    """Raise ValueError naming the valid parameters if `notebook` lacks one of `parameters`."""
+    import papermill
+
+    valid = tuple(papermill.inspect_notebook(str(notebook)))
+    unknown = [name for name in parameters if name not in valid]
+    if unknown:
+        raise ValueError(f"Unknown parameter {unknown[0]!r} for notebook {notebook.stem}. Valid parameters: {', '.join(valid)}.")
+
+
+def run_notebook(notebook, parameters, reports_dir, log_output=False):
+    """Execute one notebook and render its HTML; return (status, seconds, error)."""
+    import nbconvert
+    import nbformat
+    import papermill
+
+    output = reports_dir / f"{notebook.stem}.ipynb"
+    start = time.perf_counter()
+    status, error = "ok", None
+    try:
+        papermill.execute_notebook(
+            str(notebook),
+            str(output),
+            parameters=parameters,
+            kernel_name="python3",
+            cwd=str(notebook.parent),
+            progress_bar=False,
+            log_output=log_output,
+        )
+    except papermill.PapermillExecutionError as failure:
+        status, error = "failed", f"{failure.ename}: {failure.evalue}"
+    seconds = time.perf_counter() - start
+    if output.exists():
+        html, _ = nbconvert.HTMLExporter().from_notebook_node(nbformat.read(output, as_version=4))
+        output.with_suffix(".html").write_text(html)
+    return status, seconds, error
+
+
+def _warn_full_without_gpu(selected):
+    from lib import runs
+
+    if runs.has_gpu():
+        return
+    hours = sum(FULL_PROFILE_CPU_HOURS.get(notebook.stem, 0.0) for notebook in selected)
+    print(
+        "WARNING: PROFILE=full runs the studies' real epochs, which needs a GPU, and "
+        f"none was found ({runs.device_description()}). Estimated time on this CPU: "
+        f"about {hours:.1f} hours. For meaningful numbers in minutes run "
+        "`make all PROFILE=quick` (or `python -m lib.runner --profile quick`).",
+        flush=True,
+    )
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m lib.runner", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--profile", default=os.environ.get("PROFILE") or "full", help="smoke | quick | full (default: $PROFILE or full)")
+    parser.add_argument("--data-dir", default=os.environ.get("DATA_DIR", ""), help="data directory (default: $DATA_DIR or data/)")
+    parser.add_argument("--reports-dir", default=str(paths.ROOT / "reports"), help="where executed notebooks and HTML go")
+    parser.add_argument("--only", nargs="+", metavar="NOTEBOOK", help="run only these notebooks (names without .ipynb)")
+    parser.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE", help="extra notebook parameter")
+    parser.add_argument("--quiet", action="store_true", help="do not stream notebook output")
+    args = parser.parse_args(argv)
+    try:
+        if args.profile not in PROFILES:
+            raise ValueError(f"Unknown profile: {args.profile!r}. Expected one of {PROFILES}.")
+        selected = notebooks(args.only)
+        extra = dict(parse_parameter(text) for text in args.parameter)
+        for name in ("profile", "data_dir"):
+            if name in extra:
+                raise ValueError(f"Set {name} with --{name.replace('_', '-')}, not -p {name}=...")
+        for notebook in selected:
+            check_parameters(notebook, extra)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if not args.quiet:  # papermill streams cell output through its logger
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
+        logging.getLogger("papermill").setLevel(logging.INFO)
+    if args.profile == "full":
+        _warn_full_without_gpu(selected)
+    reports_dir = Path(args.reports_dir)
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    parameters = {"profile": args.profile, "data_dir": args.data_dir, **extra}
+    results = []
+    for notebook in selected:
+        print(f"==> {notebook.stem} (profile {args.profile})", flush=True)
+        status, seconds, error = run_notebook(notebook, parameters, reports_dir, log_output=not args.quiet)
+        results.append((notebook.stem, status, seconds, error))
+        print(f"<== {notebook.stem}: {status} in {seconds:.1f} s" + (f" ({error})" if error else ""), flush=True)
+    print(f"\nSummary (profile {args.profile}, reports in {reports_dir}):")
+    for name, status, seconds, error in results:
+        print(f"  {name:<24} {status:<7} {seconds:8.1f} s" + (f"  {error}" if error else ""))
+    failed = sum(status != "ok" for _, status, _, _ in results)
+    print(f"{len(results) - failed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+import pytest
+
+from lib import history, runs
+
+
+def _config(**overrides):
+    settings = dict(study="a", model="cifar_cnn", data="cifar10", epochs=2, model_kwargs={"c1": 4, "c2": 6},
+                    data_kwargs={"train_per_class": 3, "test_per_class": 2}, batch_size=8, seed=0)
+    return runs.RunConfig(**{**settings, **overrides})
+
+
+def test_fit_writes_a_complete_history(session):
+    run = runs.fit_cached(_config(), progress=False)
+    h = history.read_history(run.history_path)
+    assert run.history_path.parent.name == "a" and h["status"] == "complete"
+    assert h["epoch"] == [1, 2] and len(h["epoch_time_s"]) == 2
+    assert set(h["metrics"]) == {"loss", "accuracy", "test_loss", "test_accuracy"}
+    assert h["final"]["test_accuracy"] == h["metrics"]["test_accuracy"][-1]
+    provenance = h["provenance"]
+    assert provenance["profile"] == "smoke" and provenance["backend"] == "tensorflow"
+    assert provenance["device"].startswith(("CPU: ", "GPU: "))
+    assert {"keras", "numpy", "git", "start", "end", "data_files"} <= set(provenance)
+    assert run.load_model().count_params() == runs.MODELS["cifar_cnn"](c1=4, c2=6).count_params()
+
+
+def test_same_seed_gives_identical_histories(session, monkeypatch, tmp_path):
+    first = runs.fit_cached(_config(seed=3), progress=False).history
+    monkeypatch.setenv("HISTORY_DIR", str(tmp_path / "second"))
+    second = runs.fit_cached(_config(seed=3), progress=False).history
+    assert first["metrics"] == second["metrics"]
+    other_seed = runs.fit_cached(_config(seed=4), progress=False).history
+    assert other_seed["metrics"] != first["metrics"]
+
+
+def test_cache_hit_skips_training_and_a_changed_config_misses(session, monkeypatch):
+    runs.fit_cached(_config(), progress=False)
+    calls = []
+    real_write = history.write_json  # patching _train itself would change the code key
+    monkeypatch.setattr(history, "write_json", lambda *args: calls.append(args) or real_write(*args))
+
+    runs.fit_cached(_config(), progress=False)
+    assert calls == []
+    runs.fit_cached(_config(lr=0.01), progress=False)
+    assert len(calls) == 1
+
+
+def test_key_covers_config_code_and_data(session, monkeypatch):
+    key = _config().key()
+    assert key == _config().key() and len(key) == 16
+    assert _config(seed=1).key() != key
+    assert _config(model_kwargs={"c1": 4, "c2": 7}).key() != key
+
+    def build_cifar_cnn(c1=50, c2=60, dropout=0.0, num_classes=10):  # same signature, other code
+        return None
+
+    monkeypatch.setitem(runs.MODELS, "cifar_cnn", build_cifar_cnn)
+    assert _config().key() != key
+    monkeypatch.undo()
+    batch = session / "cifar-10-batches-py" / "test_batch"
+    batch.write_bytes(batch.read_bytes())  # same bytes, new mtime: same key
+    assert _config().key() == key
+
+
+def test_incomplete_history_is_retrained(session):
+    run = runs.fit_cached(_config(), progress=False)
+    stale = dict(run.history, status="running")
+    history.write_json(run.history_path, stale)
+    assert runs.fit_cached(_config(), progress=False).history["status"] == "complete"
+
+
+@pytest.mark.parametrize(
+    "overrides, error, message",
+    [
+        ({"model": "resnet"}, ValueError, r"Unknown model: 'resnet'. Expected one of \('cifar_cnn',\)."),
+        ({"data": "imagenet"}, ValueError, r"Unknown data: 'imagenet'. Expected one of \('cifar10',\)."),
+        ({"optimizer": "adamw"}, ValueError, r"Unknown optimizer: 'adamw'. Expected one of \('sgd', 'rmsprop', 'adam'\)."),
+        ({"epochs": 0}, ValueError, r"Invalid value for `epochs`. Received: epochs=0. Expected a positive integer."),
+        ({"epochs": 2.5}, ValueError, r"Received: epochs=2.5"),
+        ({"batch_size": -1}, ValueError, r"Received: batch_size=-1"),
+        ({"seed": -1}, ValueError, r"Received: seed=-1. Expected a non-negative integer."),
+        ({"lr": 0}, ValueError, r"Received: lr=0. Expected a positive number."),
+        ({"model_kwargs": {"channels": 3}}, ValueError, r"Unknown model_kwargs for build_cifar_cnn: \['channels'\]"),
+        ({"data_kwargs": {"train_size": 3}}, ValueError, r"Unknown data_kwargs for load_cifar10: \['train_size'\]"),
+        ({"model_kwargs": [1]}, TypeError, r"`model_kwargs` must be a dict. Received: list."),
+    ],
+)
+def test_bad_configs(overrides, error, message):
+    with pytest.raises(error, match=message):
+        _config(**overrides)
+
+
+def test_profiles():
+    assert runs.profile_settings("full", "a")["epochs"] == 1000
+    assert runs.profile_settings("quick", "a", epochs=7)["epochs"] == 7
+    with pytest.raises(ValueError, match=r"Unknown profile: 'fast'. Expected one of \('smoke', 'quick', 'full'\)."):
+        runs.profile_settings("fast", "a")
+    with pytest.raises(ValueError, match=r"Received: epochs=0"):
+        runs.profile_settings("quick", "a", epochs=0)
+    with pytest.raises(ValueError, match=r"Unknown profile: 'fast'"):
+        runs.setup("fast")
+
+
+def test_fit_needs_setup(monkeypatch):
+    monkeypatch.setitem(runs._session, "profile", None)
+    with pytest.raises(RuntimeError, match=r"Call runs.setup\(profile, data_dir\)"):
+        runs.fit_cached(_config())

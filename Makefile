@@ -1,8 +1,9 @@
-# make all   [PROFILE=smoke|quick|full] [DATA_DIR=path] [ONLY="a_q1_cnn ..."]
+# make all   [PROFILE=smoke|quick|full] [DATA_DIR=path] [JOBS=n] [ONLY="a_q1_cnn ..."]
 # make test  [DATA_DIR=path]
 PROFILE ?= full
 DATA_DIR ?= data
 ONLY ?=
+JOBS ?= 1
 VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
@@ -10,7 +11,7 @@ PY := $(VENV)/bin/python
 .PHONY: all test clean
 
 all: $(VENV)/.installed
-	$(PY) -m lib.runner --profile "$(PROFILE)" --data-dir "$(DATA_DIR)" $(if $(ONLY),--only $(ONLY))
+	$(PY) -m lib.runner --profile "$(PROFILE)" --data-dir "$(DATA_DIR)" --jobs "$(JOBS)" $(if $(ONLY),--only $(ONLY))
 
 test: $(VENV)/.installed
 	DATA_DIR="$(DATA_DIR)" $(PY) -m pytest

@@ -156,15 +156,18 @@ def _download_cifar10(directory):
         cache_subdir="",
     )
     with tarfile.open(archive) as tar:
-        tar.extractall(directory, filter="data")
+        # Only what is missing: files already there (a course copy, say) stay as they are.
+        members = [member for member in tar.getmembers() if not (Path(directory) / member.name).exists()]
+        tar.extractall(directory, members=members, filter="data")
 
 
-def cifar10_files(data_dir=None, names=("data_batch_1", "test_batch", "batches.meta")):
-    """Paths of CIFAR-10 batch files, downloading the archive if any is missing.
+def cifar10_files(data_dir=None, train_batches=1, **_subset):
+    """Paths of the CIFAR-10 batch files, downloading the archive if any is missing.
 
     Args:
         data_dir: data directory; defaults to `lib.paths.data_dir()`.
-        names: the batch files needed.
+        train_batches: how many of `data_batch_1` ... `data_batch_5` are needed.
+        **_subset: the loader's other arguments, which need no files.
 
     Returns:
         dict of file name -> Path.
@@ -172,7 +175,10 @@ def cifar10_files(data_dir=None, names=("data_batch_1", "test_batch", "batches.m
     Raises:
         FileNotFoundError: a file is missing and the download failed.
     """
+    if train_batches not in range(1, 6):
+        raise ValueError(f"Invalid value for `train_batches`. Received: train_batches={train_batches!r}. Expected an integer from 1 to 5.")
     directory = paths.data_dir(data_dir)
+    names = [f"data_batch_{i}" for i in range(1, train_batches + 1)] + ["test_batch", "batches.meta"]
     files = {name: directory / CIFAR10_DIR / name for name in names}
     missing = [path for path in files.values() if not path.is_file()]
     if missing:
@@ -194,21 +200,25 @@ def cifar10_files(data_dir=None, names=("data_batch_1", "test_batch", "batches.m
     return files
 
 
-def load_cifar10(data_dir=None, train_per_class=None, test_per_class=200):
+def load_cifar10(data_dir=None, train_per_class=None, test_per_class=200, train_batches=1):
     """CIFAR-10 as the course uses it: `data_batch_1` to train, a trimmed test set.
 
     Args:
         data_dir: data directory; defaults to `lib.paths.data_dir()`.
         train_per_class: keep the first N training images of each class;
-            `None` (the default) keeps all 10,000.
+            `None` (the default) keeps them all.
         test_per_class: keep the first N test images of each class in file
             order; 200 (the default) rebuilds the course's `test_batch_trim`.
+        train_batches: train on `data_batch_1` ... `data_batch_<n>`; 1 (the
+            default) is the course's 10,000 images, 5 all 50,000.
 
     Returns:
         `ImageData`.
     """
-    files = cifar10_files(data_dir)
-    x_train, y_train = read_cifar_batch(files["data_batch_1"])
+    files = cifar10_files(data_dir, train_batches)
+    batches = [read_cifar_batch(files[f"data_batch_{i}"]) for i in range(1, train_batches + 1)]
+    x_train = np.concatenate([images for images, _ in batches])
+    y_train = np.concatenate([labels for _, labels in batches])
     x_test, y_test = read_cifar_batch(files["test_batch"])
     train = first_per_class(y_train, train_per_class)
     test = first_per_class(y_test, test_per_class)
@@ -216,9 +226,10 @@ def load_cifar10(data_dir=None, train_per_class=None, test_per_class=200):
         meta = _ArrayOnlyUnpickler(file, files["batches.meta"]).load()
     names = meta.get("label_names", meta.get(b"label_names"))
     provenance = {}
-    for name in ("data_batch_1", "test_batch"):
-        digest = _sha256(files[name])
-        provenance[name] = {"sha256": digest, "copy": KNOWN_FILES.get(digest, "official download or user-provided")}
+    for name, path in files.items():
+        if name != "batches.meta":
+            digest = _sha256(path)
+            provenance[name] = {"sha256": digest, "copy": KNOWN_FILES.get(digest, "official download or user-provided")}
     return ImageData(
         x_train=x_train[train],
         y_train=y_train[train],
@@ -235,7 +246,8 @@ class Source:
 
     Attributes:
         load: `load(data_dir=..., **data_kwargs)` returns the arrays.
-        files: `files(data_dir)` returns {name: Path}; their sha256 enter run keys.
+        files: `files(data_dir, **data_kwargs)` returns {name: Path}; their
+            sha256 enter run keys.
         code: the functions whose source decides what `load` returns.
     """
 
@@ -245,5 +257,5 @@ class Source:
 
 
 SOURCES = {
-    "cifar10": Source(load_cifar10, cifar10_files, (load_cifar10, read_cifar_batch, first_per_class)),
+    "cifar10": Source(load_cifar10, cifar10_files, (load_cifar10, cifar10_files, read_cifar_batch, first_per_class)),
 }

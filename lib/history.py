@@ -96,3 +96,70 @@ def metric_at(history, metric, epoch):
     if epoch not in history["epoch"]:
         return None
     return history["metrics"][metric][history["epoch"].index(epoch)]
+
+
+def _spread(values):
+    # Sample standard deviation across seeds; 0 for a single seed.
+    return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
+
+def seed_summary(histories, fraction=0.2):
+    """Mean and spread over seeds of each `summarize` field.
+
+    Args:
+        histories: histories of one configuration under different seeds.
+
+    Returns:
+        dict field -> {"mean": ..., "std": ..., "n": number of seeds}; std is
+        the sample standard deviation (0 for one seed).
+    """
+    if not histories:
+        raise ValueError("seed_summary needs at least one history.")
+    rows = [summarize(h, fraction) for h in histories]
+    return {
+        field: {"mean": float(np.mean([row[field] for row in rows])), "std": _spread([row[field] for row in rows]), "n": len(rows)}
+        for field in rows[0]
+    }
+
+
+def mean_curve(histories, metric):
+    """Per-epoch mean and sample std of `metric` over histories of equal length.
+
+    Returns:
+        (epochs, mean, std) as numpy arrays.
+    """
+    lengths = {len(h["epoch"]) for h in histories}
+    if len(lengths) != 1:
+        raise ValueError(f"Histories have different lengths {sorted(lengths)}; expected equal epochs.")
+    values = np.array([h["metrics"][metric] for h in histories], dtype=float)
+    std = values.std(axis=0, ddof=1) if len(values) > 1 else np.zeros(values.shape[1])
+    return np.array(histories[0]["epoch"]), values.mean(axis=0), std
+
+
+def pick_best(summaries, field):
+    """Label whose mean `field` is largest (the first one on ties).
+
+    Args:
+        summaries: dict label -> `seed_summary` result.
+        field: e.g. "test_accuracy_late_mean".
+    """
+    return max(summaries, key=lambda label: summaries[label][field]["mean"])
+
+
+def summary_table(summaries, fields=("test_accuracy_final", "test_accuracy_late_mean", "test_accuracy_best", "best_epoch", "wall_time_s")):
+    """A table of `seed_summary` results: one row per label, "mean ± std" cells.
+
+    Returns:
+        pandas DataFrame indexed by label.
+    """
+    import pandas as pd
+
+    def cell(stats, field):
+        digits = 0 if field in ("best_epoch", "wall_time_s") else 4
+        text = f"{stats['mean']:.{digits}f}"
+        return text + (f" ± {stats['std']:.{digits}f}" if stats["n"] > 1 else "")
+
+    rows = {label: {field: cell(stats[field], field) for field in fields} for label, stats in summaries.items()}
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame["seeds"] = [stats[fields[0]]["n"] for stats in summaries.values()]
+    return frame

@@ -10,7 +10,7 @@ if not matplotlib.get_backend().lower().startswith(("module://", "inline")):
 import matplotlib.pyplot as plt
 import numpy as np
 
-from lib import paths
+from lib import history, paths
 
 _LABELS = {"loss": "cost (cross-entropy)", "accuracy": "accuracy"}
 
@@ -23,11 +23,23 @@ def save(figure, name):
     return path
 
 
-def learning_curves(history, metric, title, name):
+def _as_list(histories):
+    return [histories] if isinstance(histories, dict) else list(histories)
+
+
+def _band(axes, histories, metric, label, **style):
+    epochs, mean, std = history.mean_curve(histories, metric)
+    (line,) = axes.plot(epochs, mean, label=label, **style)
+    if len(histories) > 1:
+        axes.fill_between(epochs, mean - std, mean + std, color=line.get_color(), alpha=0.2, linewidth=0)
+
+
+def learning_curves(histories, metric, title, name):
     """Training and test `metric` ("loss" or "accuracy") against epochs in one figure.
 
     Args:
-        history: a history dict (`lib.history`).
+        histories: one history dict, or a list of them (seeds of one
+            configuration): the mean is drawn with a band of ±1 std.
         metric: "loss" or "accuracy".
         title: figure title.
         name: file name under `figures/`, without ".png".
@@ -37,12 +49,47 @@ def learning_curves(history, metric, title, name):
     """
     if metric not in _LABELS:
         raise ValueError(f"Unknown metric: {metric!r}. Expected one of {tuple(_LABELS)}.")
+    histories = _as_list(histories)
     figure, axes = plt.subplots(figsize=(6.4, 4))
     for prefix, label in (("", "training"), ("test_", "test")):
-        axes.plot(history["epoch"], history["metrics"][prefix + metric], label=label)
-    axes.set(xlabel="epoch", ylabel=_LABELS[metric], title=title)
+        _band(axes, histories, prefix + metric, label)
+    seeds = f" (mean of {len(histories)} seeds, band ±1 std)" if len(histories) > 1 else ""
+    axes.set(xlabel="epoch", ylabel=_LABELS[metric], title=title + seeds)
     axes.grid(alpha=0.3)
     axes.legend()
+    save(figure, name)
+    return figure
+
+
+def compare_curves(groups, metric, title, name, legend_columns=1):
+    """One curve (mean over seeds, with band) per labelled group of histories.
+
+    Args:
+        groups: dict label -> history or list of histories.
+        metric: a metric name in the histories, e.g. "test_accuracy".
+    """
+    figure, axes = plt.subplots(figsize=(7.5, 4.5))
+    colors = plt.cm.viridis(np.linspace(0, 0.95, len(groups))) if len(groups) > 10 else [None] * len(groups)
+    for (label, histories), color in zip(groups.items(), colors):
+        _band(axes, _as_list(histories), metric, str(label), color=color, linewidth=1.2)
+    axes.set(xlabel="epoch", ylabel=metric.replace("_", " "), title=title)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize="small", ncol=legend_columns, loc="best")
+    save(figure, name)
+    return figure
+
+
+def heatmap(frame, title, name, fmt="{:.3f}"):
+    """A DataFrame of numbers as an annotated heatmap (rows and columns labelled)."""
+    figure, axes = plt.subplots(figsize=(1.1 * len(frame.columns) + 2, 0.8 * len(frame.index) + 1.5))
+    image = axes.imshow(frame.to_numpy(dtype=float), cmap="viridis")
+    axes.set_xticks(range(len(frame.columns)), [str(c) for c in frame.columns])
+    axes.set_yticks(range(len(frame.index)), [str(i) for i in frame.index])
+    axes.set(xlabel=frame.columns.name or "", ylabel=frame.index.name or "", title=title)
+    middle = np.nanmean(frame.to_numpy(dtype=float))
+    for (row, column), value in np.ndenumerate(frame.to_numpy(dtype=float)):
+        axes.text(column, row, fmt.format(value), ha="center", va="center", color="black" if value > middle else "white")
+    figure.colorbar(image, ax=axes)
     save(figure, name)
     return figure
 

@@ -35,3 +35,12 @@ def compare(question, ours):
     frame["ours"] = frame["ours"].astype(float)
     frame["difference"] = frame["ours"] - frame["value"]
     return frame.rename(columns={"value": "published"})[["published", "ours", "difference", "note"]]
+
+
+def value(question, metric):
+    """One published number."""
+    frame = table(question)
+    match = frame[frame["metric"] == metric]
+    if match.empty:
+        raise ValueError(f"Unknown metric for {question}: {metric!r}. Expected one of {tuple(frame['metric'])}.")
+    return float(match["value"].iloc[0])

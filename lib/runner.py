@@ -50,11 +50,15 @@ def parse_parameter(text):
         return name, value
 
 
-def check_parameters(notebook, parameters):
-    """Raise ValueError naming the valid parameters if `notebook` lacks one of `parameters`."""
+def _parameters(notebook):
     import papermill
 
-    valid = tuple(papermill.inspect_notebook(str(notebook)))
+    return tuple(papermill.inspect_notebook(str(notebook)))
+
+
+def check_parameters(notebook, parameters):
+    """Raise ValueError naming the valid parameters if `notebook` lacks one of `parameters`."""
+    valid = _parameters(notebook)
     unknown = [name for name in parameters if name not in valid]
     if unknown:
         raise ValueError(f"Unknown parameter {unknown[0]!r} for notebook {notebook.stem}. Valid parameters: {', '.join(valid)}.")
@@ -108,6 +112,8 @@ def main(argv=None):
     parser.add_argument("--profile", default=os.environ.get("PROFILE") or "full", help="smoke | quick | full (default: $PROFILE or full)")
     parser.add_argument("--data-dir", default=os.environ.get("DATA_DIR", ""), help="data directory (default: $DATA_DIR or data/)")
     parser.add_argument("--reports-dir", default=str(paths.ROOT / "reports"), help="where executed notebooks and HTML go")
+    parser.add_argument("--jobs", type=int, default=int(os.environ.get("JOBS") or 1),
+                        help="runs trained at once by notebooks that train many (default: $JOBS or 1)")
     parser.add_argument("--only", nargs="+", metavar="NOTEBOOK", help="run only these notebooks (names without .ipynb)")
     parser.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE", help="extra notebook parameter")
     parser.add_argument("--quiet", action="store_true", help="do not stream notebook output")
@@ -117,7 +123,9 @@ def main(argv=None):
             raise ValueError(f"Unknown profile: {args.profile!r}. Expected one of {PROFILES}.")
         selected = notebooks(args.only)
         extra = dict(parse_parameter(text) for text in args.parameter)
-        for name in ("profile", "data_dir"):
+        if args.jobs < 1:
+            raise ValueError(f"Invalid value for --jobs. Received: {args.jobs}. Expected a positive integer.")
+        for name in ("profile", "data_dir", "jobs"):
             if name in extra:
                 raise ValueError(f"Set {name} with --{name.replace('_', '-')}, not -p {name}=...")
         for notebook in selected:
@@ -132,10 +140,12 @@ def main(argv=None):
         _warn_full_without_gpu(selected)
     reports_dir = Path(args.reports_dir)
     reports_dir.mkdir(parents=True, exist_ok=True)
-    parameters = {"profile": args.profile, "data_dir": args.data_dir, **extra}
     results = []
     for notebook in selected:
         print(f"==> {notebook.stem} (profile {args.profile})", flush=True)
+        parameters = {"profile": args.profile, "data_dir": args.data_dir, **extra}
+        if args.jobs > 1 and "jobs" in _parameters(notebook):
+            parameters["jobs"] = args.jobs
         status, seconds, error = run_notebook(notebook, parameters, reports_dir, log_output=not args.quiet)
         results.append((notebook.stem, status, seconds, error))
         print(f"<== {notebook.stem}: {status} in {seconds:.1f} s" + (f" ({error})" if error else ""), flush=True)

@@ -5,12 +5,14 @@ it and of the data files, names `histories/<study>/<key>.json`. `fit_cached`
 trains a run only when no complete history exists for that key.
 """
 
+import concurrent.futures
 import dataclasses
 import datetime
 import functools
 import hashlib
 import inspect
 import json
+import multiprocessing
 import os
 import platform
 import subprocess
@@ -24,13 +26,28 @@ from lib import datasets, history, models, paths
 
 PROFILE_NAMES = ("smoke", "quick", "full")
 
-# Scale per profile and study, one code path: smoke runs in seconds for tests,
-# quick gives meaningful numbers on a CPU in minutes, full is the study as
-# published (for a GPU).
+# Scale per profile and study (a key per study, or per question where one
+# question's many runs need their own scale), one code path: smoke runs in
+# seconds for tests, quick gives meaningful numbers on a CPU in minutes, full
+# is the study as published (for a GPU). `seeds` is how many seeds a question
+# that averages over seeds trains per configuration.
+_CIFAR_TRIM = {"train_per_class": None, "test_per_class": 200}
 PROFILES = {
-    "smoke": {"a": {"epochs": 2, "data_kwargs": {"train_per_class": 20, "test_per_class": 10}}},
-    "quick": {"a": {"epochs": 50, "data_kwargs": {"train_per_class": None, "test_per_class": 200}}},
-    "full": {"a": {"epochs": 1000, "data_kwargs": {"train_per_class": None, "test_per_class": 200}}},
+    "smoke": {
+        "a": {"epochs": 2, "seeds": 1, "data_kwargs": {"train_per_class": 20, "test_per_class": 10}},
+        "a_grid": {"epochs": 2, "seeds": 1, "data_kwargs": {"train_per_class": 20, "test_per_class": 10}},
+        "a_full_data": {"epochs": 2, "seeds": 1, "data_kwargs": {"train_per_class": 20, "test_per_class": 10, "train_batches": 5}},
+    },
+    "quick": {
+        "a": {"epochs": 50, "seeds": 1, "data_kwargs": _CIFAR_TRIM},
+        "a_grid": {"epochs": 10, "seeds": 1, "data_kwargs": _CIFAR_TRIM},  # 25 runs
+        "a_full_data": {"epochs": 10, "seeds": 1, "data_kwargs": {**_CIFAR_TRIM, "train_batches": 5}},  # 5x the images
+    },
+    "full": {
+        "a": {"epochs": 1000, "seeds": 3, "data_kwargs": _CIFAR_TRIM},
+        "a_grid": {"epochs": 1000, "seeds": 3, "data_kwargs": _CIFAR_TRIM},
+        "a_full_data": {"epochs": 1000, "seeds": 1, "data_kwargs": {**_CIFAR_TRIM, "train_batches": 5}},
+    },
 }
 
 MODELS = {"cifar_cnn": models.build_cifar_cnn}
@@ -66,23 +83,25 @@ def setup(profile="full", data_dir=None):
     return _session["data_dir"]
 
 
-def profile_settings(profile, study, epochs=None):
-    """Epochs and data subset of `study` under `profile`.
+def profile_settings(profile, scale, epochs=None, seeds=None):
+    """Epochs, seed count and data subset of a study (or question) under `profile`.
 
     Args:
         profile: one of `PROFILE_NAMES`.
-        study: study letter, e.g. "a".
+        scale: a key of `PROFILES[profile]`, e.g. "a" or "a_grid".
         epochs: overrides the profile's epochs when given.
+        seeds: overrides the profile's number of seeds when given.
 
     Returns:
-        dict with `epochs` and `data_kwargs`, ready to pass to `RunConfig`.
+        dict with `epochs`, `seeds` and `data_kwargs`.
     """
     _check_choice("profile", profile, PROFILE_NAMES)
-    _check_choice("study", study, tuple(PROFILES[profile]))
-    settings = json.loads(json.dumps(PROFILES[profile][study]))  # a deep copy
-    if epochs is not None:
-        _check_positive_int("epochs", epochs)
-        settings["epochs"] = epochs
+    _check_choice("study", scale, tuple(PROFILES[profile]))
+    settings = json.loads(json.dumps(PROFILES[profile][scale]))  # a deep copy
+    for name, value in (("epochs", epochs), ("seeds", seeds)):
+        if value is not None:
+            _check_positive_int(name, value)
+            settings[name] = value
     return settings
 
 
@@ -139,7 +158,7 @@ class RunConfig:
             "code": _code_fingerprint(self),
             "keras": keras.__version__,
             "backend": keras.backend.backend(),
-            "data_files": _data_fingerprint(self.data),
+            "data_files": _data_fingerprint(self.data, self.data_kwargs),
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -184,15 +203,91 @@ def fit_cached(config, progress=True):
     key = config.key()
     path = paths.history_dir() / config.study / f"{key}.json"
     weights = paths.checkpoint_dir() / config.study / key / "final.weights.h5"
-    if path.is_file():
-        cached = history.read_history(path)
-        if cached["status"] == "complete" and len(cached["epoch"]) == config.epochs:
-            if progress:
-                print(f"[{config.study}/{key}] cached: {path}")
-            return Run(config, cached, path, weights)
+    cached = _complete_history(config, path)
+    if cached is not None:
+        if progress:
+            print(f"[{config.study}/{key}] cached: {path}")
+        return Run(config, cached, path, weights)
     result = _train(config, key, weights, progress)
     history.write_json(path, result)
     return Run(config, result, path, weights)
+
+
+def fit_many(configs, jobs=1, progress=True):
+    """Train several configs, `jobs` at a time in separate processes.
+
+    Each worker gets an equal share of the CPU threads. Runs already cached
+    are not retrained; a config listed twice trains once.
+
+    Args:
+        configs: iterable of `RunConfig`.
+        jobs: number of concurrent worker processes; 1 trains in this process.
+        progress: print each finished run (and, with jobs=1, epoch progress).
+
+    Returns:
+        list of `Run`, in the order of `configs`.
+    """
+    _check_positive_int("jobs", jobs)
+    configs = list(configs)
+    if jobs == 1:
+        return [fit_cached(config, progress) for config in configs]
+    todo = {}
+    for config in configs:
+        if _complete_history(config, history_path(config)) is None:
+            todo.setdefault(config.key(), config)
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    context = multiprocessing.get_context("spawn")  # a fork of a TensorFlow process can hang
+    with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context, initializer=_start_worker,
+                                                initargs=(dict(_session), threads)) as pool:
+        futures = [pool.submit(fit_cached, config, False) for config in todo.values()]
+        for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
+            run = future.result()
+            if progress:
+                accuracy = run.history["final"]["test_accuracy"]
+                print(f"[{done}/{len(futures)} trained] {run.history_path.stem} {run.config.model_kwargs} "
+                      f"test accuracy {accuracy:.4f} in {run.history['wall_time_s']:.0f} s", flush=True)
+    return [fit_cached(config, progress=False) for config in configs]
+
+
+def fit_groups(groups, jobs=1, progress=True):
+    """`fit_many` over labelled groups of configs (say, one group of seeds per cell).
+
+    Args:
+        groups: dict label -> list of `RunConfig`.
+
+    Returns:
+        dict label -> list of `Run`, in the same order.
+    """
+    flat = [config for configs in groups.values() for config in configs]
+    done = iter(fit_many(flat, jobs=jobs, progress=progress))
+    return {label: [next(done) for _ in configs] for label, configs in groups.items()}
+
+
+def _start_worker(session, threads):
+    # Runs before the worker's first operation, while thread pools can still be sized.
+    _session.update(session)
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+        tf.config.experimental.enable_op_determinism()
+    elif backend == "torch":
+        import torch
+
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def _complete_history(config, path):
+    """The history at `path` if it is complete for `config`, else None."""
+    if not path.is_file():
+        return None
+    cached = history.read_history(path)
+    if cached["status"] == "complete" and len(cached["epoch"]) == config.epochs:
+        return cached
+    return None
 
 
 def _train(config, key, weights_path, progress):
@@ -285,6 +380,7 @@ def provenance(started, ended, data_files=None):
         "python": platform.python_version(),
         "platform": platform.platform(),
         "device": device_description(),
+        "threads": _threads(),
         "git": git_state(),
         "data_files": data_files or {},
         "start": started.isoformat(timespec="seconds"),
@@ -313,6 +409,20 @@ def device_description():
         if torch.cuda.is_available():
             return f"GPU: {torch.cuda.get_device_name(0)}"
     return f"CPU: {_cpu_model()} ({os.cpu_count()} cores)"
+
+
+def _threads():
+    # CPU threads one run computes with; float results can differ in the last
+    # digits between thread counts (summation order), never within one.
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()
+    if keras.backend.backend() == "torch":
+        import torch
+
+        return torch.get_num_threads()
+    return os.cpu_count()
 
 
 def has_gpu():
@@ -353,8 +463,8 @@ def _code_fingerprint(config):
     return hashlib.sha256("".join(inspect.getsource(function) for function in code).encode()).hexdigest()
 
 
-def _data_fingerprint(name):
-    files = datasets.SOURCES[name].files(_session["data_dir"])
+def _data_fingerprint(name, data_kwargs):
+    files = datasets.SOURCES[name].files(_session["data_dir"], **data_kwargs)
     return {file: _file_digest(str(path), path.stat().st_size, path.stat().st_mtime_ns) for file, path in files.items()}
 
 

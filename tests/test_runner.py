@@ -24,6 +24,8 @@ def _main(tmp_path, *argv):
         (["-p", "epoch=3"], "error: Unknown parameter 'epoch' for notebook a_q1_cnn. Valid parameters: profile, data_dir, epochs, seed."),
         (["-p", "3=epochs"], "error: Invalid parameter: '3=epochs'. Expected name=value, e.g. seed=1."),
         (["-p", "profile='smoke'"], "error: Set profile with --profile, not -p profile=..."),
+        (["-p", "jobs=2"], "error: Set jobs with --jobs, not -p jobs=..."),
+        (["--jobs", "0"], "error: Invalid value for --jobs. Received: 0. Expected a positive integer."),
     ],
 )
 def test_bad_arguments_exit_2_and_write_nothing(tmp_path, capsys, argv, message):
@@ -70,3 +72,30 @@ def test_q1_notebook_smoke_report_figures_and_cache(outputs, capsys):
     written = history_file.stat().st_mtime_ns
     assert _main(outputs, *argv) == 0
     assert history_file.stat().st_mtime_ns == written  # cached: nothing retrained
+
+
+def test_study_a_q2_to_q4_smoke_reports(outputs, capsys):
+    data_dir = os.environ.get("DATA_DIR", "")
+    notebooks = ["a_q2_grid", "a_q3_variants", "a_q4_compare", "a_x_full_data"]
+    assert _main(outputs, "--profile", "smoke", "--data-dir", data_dir, "--only", *notebooks) == 0, capsys.readouterr()
+    reports = outputs / "reports"
+    for name in notebooks:
+        assert (reports / f"{name}.html").is_file(), name
+
+    best = json.loads((outputs / "history_dir" / "a" / "q2_best_smoke.json").read_text())
+    assert best["picked_by"] == "test_accuracy_late_mean" and best["c1"] in (10, 30, 50, 70, 90)
+    histories = [json.loads(p.read_text()) for p in (outputs / "history_dir" / "a").glob("*.json") if "q2_best" not in p.name]
+    grid = {(h["config"]["model_kwargs"]["c1"], h["config"]["model_kwargs"]["c2"]) for h in histories if h["config"]["optimizer"] == "sgd"}
+    assert len(grid) == 25
+    variants = [h["config"] for h in histories if h["config"]["optimizer"] != "sgd" or h["config"]["momentum"] or "dropout" in h["config"]["model_kwargs"]]
+    assert len(variants) == 4
+    assert all((c["model_kwargs"]["c1"], c["model_kwargs"]["c2"]) == (best["c1"], best["c2"]) for c in variants)
+    assert len(histories) == 29  # Q4 trained nothing new
+
+    q3 = (reports / "a_q3_variants.html").read_text()
+    assert f"Q2 picked C1={best['c1']}, C2={best['c2']}" in q3
+    figures = outputs / "figure_dir"
+    for name in ["a_q2/heatmap_late_mean.png", "a_q2/test_accuracy_curves.png", "a_q3/adam_cost.png", "a_q4/test_accuracy.png"]:
+        assert (figures / name).stat().st_size > 1000, name
+    full_data = (reports / "a_x_full_data.html").read_text()
+    assert "Skipped:" in full_data or "0.636" in full_data

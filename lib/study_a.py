@@ -1,0 +1,162 @@
+"""Study A's runs (CIFAR-10 CNN), defined once for its notebooks Q1-Q4.
+
+Every question builds its configs here, so equal settings give equal configs
+and therefore shared cached runs (Q1's 50/60 run is the grid's 50/60 cell).
+"""
+
+import itertools
+import json
+
+import numpy as np
+
+from lib import history, paths, runs
+
+C1_CHANNELS = (10, 30, 50, 70, 90)
+C2_CHANNELS = (20, 40, 60, 80, 100)
+LR = 0.001
+BATCH_SIZE = 128
+
+# Q3's variants of the Q1 training, keyword arguments of `config`.
+VARIANTS = {
+    "momentum": {"optimizer": "sgd", "momentum": 0.1},
+    "rmsprop": {"optimizer": "rmsprop"},
+    "adam": {"optimizer": "adam"},
+    "dropout": {"optimizer": "sgd", "dropout": 0.5},
+}
+
+
+def config(profile, c1=50, c2=60, optimizer="sgd", momentum=0.0, dropout=0.0, seed=0, epochs=None, scale="a"):
+    """The `RunConfig` of one Study A run (Q1's settings unless told otherwise).
+
+    Args:
+        profile: "smoke", "quick" or "full".
+        c1, c2: channels of the two convolutions.
+        optimizer, momentum: see `lib.models.make_optimizer`.
+        dropout: dropout after flatten and after F3 (0 adds none).
+        seed: random seed.
+        epochs: overrides the profile's epochs.
+        scale: "a", or "a_grid" for the 25-run grid.
+    """
+    settings = runs.profile_settings(profile, scale, epochs)
+    model_kwargs = {"c1": c1, "c2": c2, **({"dropout": dropout} if dropout else {})}
+    return runs.RunConfig(
+        study="a", model="cifar_cnn", data="cifar10", epochs=settings["epochs"],
+        model_kwargs=model_kwargs, data_kwargs=settings["data_kwargs"],
+        optimizer=optimizer, lr=LR, momentum=momentum, batch_size=BATCH_SIZE, seed=seed,
+    )
+
+
+def seed_list(profile, seed=0, seeds=None, scale="a"):
+    """`seeds` consecutive seeds from `seed` (the profile's count if `seeds` is None)."""
+    count = runs.profile_settings(profile, scale, seeds=seeds)["seeds"]
+    return list(range(seed, seed + count))
+
+
+def grid_configs(profile, seeds, epochs=None):
+    """Q2: {(c1, c2): [RunConfig per seed]} over the 5x5 channel grid."""
+    return {
+        (c1, c2): [config(profile, c1, c2, seed=seed, epochs=epochs, scale="a_grid") for seed in seeds]
+        for c1, c2 in itertools.product(C1_CHANNELS, C2_CHANNELS)
+    }
+
+
+def variant_configs(profile, c1, c2, seeds, epochs=None):
+    """Q3: {variant: [RunConfig per seed]} with the given channels."""
+    return {name: [config(profile, c1, c2, seed=seed, epochs=epochs, **kwargs) for seed in seeds]
+            for name, kwargs in VARIANTS.items()}
+
+
+def best_channels_path(profile):
+    """Where Q2 writes the channels it picked, for Q3 and Q4 to read."""
+    return paths.history_dir() / "a" / f"q2_best_{profile}.json"
+
+
+def write_best_channels(profile, best):
+    history.write_json(best_channels_path(profile), best)
+
+
+def read_best_channels(profile):
+    """The channels Q2 picked under `profile`.
+
+    Raises:
+        FileNotFoundError: Q2 has not run under this profile.
+    """
+    path = best_channels_path(profile)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"No Q2 result at {path}: run the grid first (make all ONLY=a_q2_grid PROFILE={profile})."
+        )
+    return json.loads(path.read_text())
+
+
+def grid_table(summaries, field):
+    """Q2's 5x5 table of the mean `field` (rows C1, columns C2) with row and column means.
+
+    Args:
+        summaries: dict (c1, c2) -> `history.seed_summary` result.
+        field: e.g. "test_accuracy_late_mean".
+    """
+    import pandas as pd
+
+    frame = pd.DataFrame(
+        [[summaries[(c1, c2)][field]["mean"] for c2 in C2_CHANNELS] for c1 in C1_CHANNELS],
+        index=pd.Index(C1_CHANNELS, name="C1"),
+        columns=pd.Index(C2_CHANNELS, name="C2"),
+    )
+    frame["mean"] = frame.mean(axis=1)
+    frame.loc["mean"] = frame.mean(axis=0)
+    return frame
+
+
+def all_models(profile, seeds, epochs=None):
+    """Q4: every model of Q1-Q3 as {label: [RunConfig per seed]}.
+
+    Q2's entry is the grid cell Q2 picked, trained as in the grid.
+    """
+    best = read_best_channels(profile)
+    models = {"Q1 SGD 50/60": [config(profile, seed=seed, epochs=epochs) for seed in seeds]}
+    grid_cell = (best["c1"], best["c2"])
+    models[f"Q2 best {grid_cell[0]}/{grid_cell[1]}"] = grid_configs(profile, seeds, epochs)[grid_cell]
+    for name, configs in variant_configs(profile, best["c1"], best["c2"], seeds, epochs).items():
+        models[f"Q3 {name}"] = configs
+    return models
+
+
+def published_for(label):
+    """(question, metric) of the published number that matches a Q4 label."""
+    if label.startswith("Q1"):
+        return "a_q1", "test_accuracy_final"
+    if label.startswith("Q2"):
+        return "a_q2", "test_accuracy_late_mean_best"
+    return "a_q3", f"{label.split()[1]}_test_accuracy_final"
+
+
+def discussion(histories):
+    """A few sentences on which model wins early and late and where overfitting starts.
+
+    Args:
+        histories: dict label -> list of histories (seeds).
+
+    Returns:
+        Markdown text; every number in it is computed from `histories`.
+    """
+    curves = {label: history.mean_curve(group, "test_accuracy") for label, group in histories.items()}
+    losses = {label: history.mean_curve(group, "test_loss") for label, group in histories.items()}
+    longest = max(len(epochs) for epochs, _, _ in curves.values())
+    early = max(1, round(0.1 * longest))
+    at_early = {label: mean[early - 1] for label, (epochs, mean, _) in curves.items() if len(epochs) >= early}
+    late = {label: history.late_mean(mean) for label, (_, mean, _) in curves.items()}
+    lines = [
+        f"Early (epoch {early}), the best test accuracy is {max(at_early.values()):.4f}, by {max(at_early, key=at_early.get)}; "
+        f"late (mean over the last 20% of epochs) it is {max(late.values()):.4f}, by {max(late, key=late.get)}."
+    ]
+    for label, (epochs, mean, _) in losses.items():
+        lowest = int(np.argmin(mean))
+        if lowest < len(mean) - 1 and mean[-1] > mean[lowest] * 1.02:
+            lines.append(
+                f"{label}: the test loss is lowest at epoch {epochs[lowest]} ({mean[lowest]:.3f}) and rises to "
+                f"{mean[-1]:.3f} by epoch {epochs[-1]}: it overfits from about epoch {epochs[lowest]}."
+            )
+        else:
+            lines.append(f"{label}: the test loss is still at or near its lowest at epoch {epochs[-1]} (no overfitting yet).")
+    return "\n\n".join(lines)

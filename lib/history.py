@@ -3,9 +3,12 @@
 A history file holds `config`, `metrics` (one list per metric, as Keras's
 `History.history` gives them, with `val_` renamed `test_` because our
 validation data is the test set), `epoch`, `epoch_time_s`, `final`,
-`wall_time_s`, `status` and `provenance`.
+`wall_time_s` (the sum of the epoch times), `status` ("complete", or
+"diverged" with `diverged_at_epoch` when the training loss stopped being
+finite) and `provenance`.
 """
 
+import contextlib
 import json
 import math
 import os
@@ -15,25 +18,35 @@ from pathlib import Path
 import numpy as np
 
 REQUIRED_FIELDS = ("config", "metrics", "epoch", "epoch_time_s", "final", "wall_time_s", "status", "provenance")
+STATUSES = ("complete", "diverged")
 
 
-def write_json(path, payload):
-    """Write JSON atomically: a temporary file in the same folder, then rename.
+@contextlib.contextmanager
+def atomic_file(path, mode="w"):
+    """A file that replaces `path` only if the `with` block completes.
 
-    A crash or a full disk during the write leaves any previous file intact.
+    It is written beside `path` under a temporary name, flushed to disk and
+    renamed over `path`, so a crash or a full disk during the write leaves any
+    previous file intact and no partial file behind.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(descriptor, "w") as file:
-            json.dump(payload, file, indent=1, sort_keys=True, allow_nan=True)
+        with os.fdopen(descriptor, mode) as file:
+            yield file
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def write_json(path, payload):
+    """Write `payload` as JSON to `path` atomically (see `atomic_file`)."""
+    with atomic_file(path) as file:
+        json.dump(payload, file, indent=1, sort_keys=True, allow_nan=True)
 
 
 def read_history(path):
@@ -53,6 +66,16 @@ def read_history(path):
     missing = [field for field in REQUIRED_FIELDS if field not in history]
     if missing:
         raise ValueError(f"History file {path} lacks the fields {missing}.")
+    if history["status"] not in STATUSES:
+        raise ValueError(f"History file {path} has status {history['status']!r}; expected one of {STATUSES}.")
+    epochs = history["epoch"]
+    if not isinstance(epochs, list) or epochs != list(range(1, len(epochs) + 1)) or not epochs:
+        raise ValueError(f"History file {path} has epochs {str(epochs)[:80]}; expected 1, 2, ..., N.")
+    series = {"epoch_time_s": history["epoch_time_s"]}
+    series |= history["metrics"] if isinstance(history["metrics"], dict) else {"metrics": history["metrics"]}
+    for name, values in series.items():
+        if not isinstance(values, list) or len(values) != len(epochs):
+            raise ValueError(f"History file {path}: {name} does not have one value per epoch ({len(epochs)}).")
     return history
 
 
@@ -88,6 +111,7 @@ def summarize(history, fraction=0.2):
         "test_loss_final": history["metrics"]["test_loss"][-1],
         "epochs": len(accuracy),
         "wall_time_s": history["wall_time_s"],
+        "diverged": float(history["status"] == "diverged"),
     }
 
 
@@ -123,17 +147,27 @@ def seed_summary(histories, fraction=0.2):
 
 
 def mean_curve(histories, metric):
-    """Per-epoch mean and sample std of `metric` over histories of equal length.
+    """Per-epoch mean and sample std of `metric` over the seeds of one configuration.
+
+    A diverged run stops early; its missing epochs count as absent, not as
+    values. Runs that are complete must all have the same length.
 
     Returns:
         (epochs, mean, std) as numpy arrays.
     """
-    lengths = {len(h["epoch"]) for h in histories}
-    if len(lengths) != 1:
+    lengths = {len(h["epoch"]) for h in histories if h["status"] == "complete"}
+    if len(lengths) > 1:
         raise ValueError(f"Histories have different lengths {sorted(lengths)}; expected equal epochs.")
-    values = np.array([h["metrics"][metric] for h in histories], dtype=float)
-    std = values.std(axis=0, ddof=1) if len(values) > 1 else np.zeros(values.shape[1])
-    return np.array(histories[0]["epoch"]), values.mean(axis=0), std
+    longest = max(len(h["epoch"]) for h in histories)
+    values = np.full((len(histories), longest), np.nan)
+    for row, h in zip(values, histories):
+        row[: len(h["epoch"])] = h["metrics"][metric]
+    present = np.isfinite(values).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.nansum(values, axis=0) / present
+        deviation = np.nansum((values - mean) ** 2, axis=0) / np.maximum(present - 1, 1)
+    mean[present == 0] = np.nan
+    return np.arange(1, longest + 1), mean, np.sqrt(deviation)
 
 
 def pick_best(summaries, field):
@@ -162,4 +196,9 @@ def summary_table(summaries, fields=("test_accuracy_final", "test_accuracy_late_
     rows = {label: {field: cell(stats[field], field) for field in fields} for label, stats in summaries.items()}
     frame = pd.DataFrame.from_dict(rows, orient="index")
     frame["seeds"] = [stats[fields[0]]["n"] for stats in summaries.values()]
+    if any(stats["diverged"]["mean"] for stats in summaries.values()):
+        frame["diverged"] = [
+            f"{round(stats['diverged']['mean'] * stats['diverged']['n'])} of {stats['diverged']['n']} seeds" if stats["diverged"]["mean"] else ""
+            for stats in summaries.values()
+        ]
     return frame

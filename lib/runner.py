@@ -50,18 +50,29 @@ def parse_parameter(text):
         return name, value
 
 
+_TYPES = {"int": int, "float": (int, float), "str": str, "bool": bool}
+
+
 def _parameters(notebook):
     import papermill
 
-    return tuple(papermill.inspect_notebook(str(notebook)))
+    return papermill.inspect_notebook(str(notebook))
 
 
 def check_parameters(notebook, parameters):
-    """Raise ValueError naming the valid parameters if `notebook` lacks one of `parameters`."""
-    valid = _parameters(notebook)
-    unknown = [name for name in parameters if name not in valid]
-    if unknown:
-        raise ValueError(f"Unknown parameter {unknown[0]!r} for notebook {notebook.stem}. Valid parameters: {', '.join(valid)}.")
+    """Raise ValueError if `notebook` lacks one of `parameters` or a value has the wrong type.
+
+    The messages name the valid parameters, or the value and the type its
+    `parameters` cell declares.
+    """
+    declared = _parameters(notebook)
+    for name, value in parameters.items():
+        if name not in declared:
+            raise ValueError(f"Unknown parameter {name!r} for notebook {notebook.stem}. Valid parameters: {', '.join(declared)}.")
+        expected = declared[name]["inferred_type_name"]
+        wrong_bool = isinstance(value, bool) and expected in ("int", "float")
+        if expected in _TYPES and (wrong_bool or not isinstance(value, _TYPES[expected])):
+            raise ValueError(f"Invalid value for parameter {name!r} of notebook {notebook.stem}: {value!r}. Expected {expected}.")
 
 
 def run_notebook(notebook, parameters, reports_dir, log_output=False):
@@ -112,7 +123,7 @@ def main(argv=None):
     parser.add_argument("--profile", default=os.environ.get("PROFILE") or "full", help="smoke | quick | full (default: $PROFILE or full)")
     parser.add_argument("--data-dir", default=os.environ.get("DATA_DIR", ""), help="data directory (default: $DATA_DIR or data/)")
     parser.add_argument("--reports-dir", default=str(paths.ROOT / "reports"), help="where executed notebooks and HTML go")
-    parser.add_argument("--jobs", type=int, default=int(os.environ.get("JOBS") or 1),
+    parser.add_argument("--jobs", type=int, default=os.environ.get("JOBS") or "1",  # argparse converts it
                         help="runs trained at once by notebooks that train many (default: $JOBS or 1)")
     parser.add_argument("--only", nargs="+", metavar="NOTEBOOK", help="run only these notebooks (names without .ipynb)")
     parser.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE", help="extra notebook parameter")

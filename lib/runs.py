@@ -12,6 +12,7 @@ import functools
 import hashlib
 import inspect
 import json
+import math
 import multiprocessing
 import os
 import platform
@@ -22,7 +23,7 @@ import time
 import keras
 import numpy as np
 
-from lib import datasets, history, models, paths
+from lib import checkpoints, datasets, history, models, paths
 
 PROFILE_NAMES = ("smoke", "quick", "full")
 
@@ -188,8 +189,20 @@ def history_path(config):
     return paths.history_dir() / config.study / f"{config.key()}.json"
 
 
+def checkpoint_every():
+    """Epochs between resume states: `$CHECKPOINT_EVERY`, else 10."""
+    value = os.environ.get("CHECKPOINT_EVERY") or "10"
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"Invalid value for CHECKPOINT_EVERY. Received: {value!r}. Expected a positive integer.")
+    return int(value)
+
+
 def fit_cached(config, progress=True):
-    """Train `config` unless a complete history for its key already exists.
+    """Train `config` unless a finished history for its key already exists.
+
+    A run killed part-way resumes from its last resume state (see
+    `checkpoint_every`); two processes asked for the same run train it once;
+    a broken history file is reported, moved aside and the run redone.
 
     Args:
         config: a `RunConfig`.
@@ -202,27 +215,33 @@ def fit_cached(config, progress=True):
         raise RuntimeError("Call runs.setup(profile, data_dir) before runs.fit_cached(...).")
     key = config.key()
     path = paths.history_dir() / config.study / f"{key}.json"
-    weights = paths.checkpoint_dir() / config.study / key / "final.weights.h5"
-    cached = _complete_history(config, path)
-    if cached is not None:
-        if progress:
-            print(f"[{config.study}/{key}] cached: {path}")
-        return Run(config, cached, path, weights)
-    result = _train(config, key, weights, progress)
-    history.write_json(path, result)
-    return Run(config, result, path, weights)
+    run_dir = paths.checkpoint_dir() / config.study / key
+    name = f"{config.study}/{key}"
+    cached = _finished_history(config, path)
+    if cached is None:
+        with checkpoints.run_lock(run_dir.with_suffix(".lock"), name, progress):
+            cached = _finished_history(config, path)  # another process may have just finished it
+            if cached is None:
+                history.write_json(path, _train(config, key, run_dir, progress))
+                cached = history.read_history(path)
+                (run_dir / "resume.npz").unlink(missing_ok=True)
+                return Run(config, cached, path, run_dir / "final.weights.h5")
+    if progress:
+        print(f"[{name}] cached: {path}")
+    return Run(config, cached, path, run_dir / "final.weights.h5")
 
 
-def fit_many(configs, jobs=1, progress=True):
+def fit_many(configs, jobs=1, progress=True, threads=None):
     """Train several configs, `jobs` at a time in separate processes.
 
-    Each worker gets an equal share of the CPU threads. Runs already cached
-    are not retrained; a config listed twice trains once.
+    Runs already cached are not retrained; a config listed twice trains once.
 
     Args:
         configs: iterable of `RunConfig`.
         jobs: number of concurrent worker processes; 1 trains in this process.
         progress: print each finished run (and, with jobs=1, epoch progress).
+        threads: CPU threads of each worker; None gives each an equal share
+            of the cores.
 
     Returns:
         list of `Run`, in the order of `configs`.
@@ -233,9 +252,9 @@ def fit_many(configs, jobs=1, progress=True):
         return [fit_cached(config, progress) for config in configs]
     todo = {}
     for config in configs:
-        if _complete_history(config, history_path(config)) is None:
+        if _finished_history(config, history_path(config)) is None:
             todo.setdefault(config.key(), config)
-    threads = max(1, (os.cpu_count() or 1) // jobs)
+    threads = threads or max(1, (os.cpu_count() or 1) // jobs)
     context = multiprocessing.get_context("spawn")  # a fork of a TensorFlow process can hang
     with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context, initializer=_start_worker,
                                                 initargs=(dict(_session), threads)) as pool:
@@ -280,17 +299,35 @@ def _start_worker(session, threads):
         torch.use_deterministic_algorithms(True, warn_only=True)
 
 
-def _complete_history(config, path):
-    """The history at `path` if it is complete for `config`, else None."""
+def _finished_history(config, path):
+    """The history at `path` if it is finished (complete or diverged) for `config`, else None.
+
+    A file that is not a valid history of `config` is moved aside with a
+    warning naming it, so the run is redone rather than trusted.
+    """
     if not path.is_file():
         return None
-    cached = history.read_history(path)
-    if cached["status"] == "complete" and len(cached["epoch"]) == config.epochs:
-        return cached
+    try:
+        found = history.read_history(path)
+        if found["config"] != config.as_dict():
+            raise ValueError(f"History file {path} belongs to another configuration: {found['config']}.")
+    except ValueError as error:
+        aside = path.with_name(f"{path.stem}.broken-{int(time.time())}{path.suffix}")
+        os.replace(path, aside)
+        print(f"warning: {error} Moved it to {aside}; the run will be redone.", file=sys.stderr)
+        return None
+    if found["status"] == "diverged" or (found["status"] == "complete" and len(found["epoch"]) == config.epochs):
+        return found
     return None
 
 
-def _train(config, key, weights_path, progress):
+def _epoch_order(seed, epoch, size):
+    # The shuffle of each epoch depends on (seed, epoch) alone, so a resumed
+    # run sees the same batches as an uninterrupted one.
+    return np.random.default_rng([seed, epoch]).permutation(size)
+
+
+def _train(config, key, run_dir, progress):
     data = load_data(config)
     keras.utils.set_random_seed(config.seed)
     model = MODELS[config.model](**config.model_kwargs)
@@ -299,32 +336,42 @@ def _train(config, key, weights_path, progress):
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
-    timer = _EpochTimer()
-    callbacks = [timer] + ([_Progress(f"{config.study}/{key}", config.epochs)] if progress else [])
-    started = datetime.datetime.now(datetime.timezone.utc)
-    fitted = model.fit(
-        data.x_train,
-        data.y_train,
-        batch_size=config.batch_size,
-        epochs=config.epochs,
-        validation_data=(data.x_test, data.y_test),
-        shuffle=True,
-        verbose=0,
-        callbacks=callbacks,
-    )
+    record = checkpoints.load_state(run_dir / "resume.npz", model)
+    if record is None:
+        record = {"metrics": {}, "epoch": [], "epoch_time_s": [], "start": time.time(), "status": "complete"}
+    elif progress:
+        print(f"[{config.study}/{key}] resuming after epoch {len(record['epoch'])} of {config.epochs}", flush=True)
+    every, report = checkpoint_every(), _Progress(f"{config.study}/{key}", config.epochs, len(record["epoch"]))
+    for epoch in range(len(record["epoch"]), config.epochs):
+        order = _epoch_order(config.seed, epoch, len(data.y_train))
+        began = time.perf_counter()
+        fitted = model.fit(
+            data.x_train[order], data.y_train[order], batch_size=config.batch_size, epochs=epoch + 1,
+            initial_epoch=epoch, validation_data=(data.x_test, data.y_test), shuffle=False, verbose=0,
+        )
+        record["epoch_time_s"].append(time.perf_counter() - began)
+        record["epoch"].append(epoch + 1)
+        for metric, values in fitted.history.items():
+            record["metrics"].setdefault(metric.replace("val_", "test_"), []).append(float(values[-1]))
+        if progress:
+            report.epoch_end(epoch + 1, record["metrics"])
+        if not math.isfinite(record["metrics"]["loss"][-1]):
+            record.update(status="diverged", diverged_at_epoch=epoch + 1)
+            print(f"[{config.study}/{key}] diverged: the training loss is {record['metrics']['loss'][-1]} "
+                  f"after epoch {epoch + 1}; stopping this run.", file=sys.stderr, flush=True)
+            break
+        if (epoch + 1) % every == 0 and epoch + 1 < config.epochs:
+            checkpoints.save_state(run_dir / "resume.npz", model, record)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    model.save_weights(run_dir / "final.weights.h5")
+    started = datetime.datetime.fromtimestamp(record.pop("start"), datetime.timezone.utc)
     ended = datetime.datetime.now(datetime.timezone.utc)
-    weights_path.parent.mkdir(parents=True, exist_ok=True)
-    model.save_weights(weights_path)
-    metrics = {name.replace("val_", "test_"): [float(v) for v in values] for name, values in fitted.history.items()}
     return {
+        **record,
         "config": config.as_dict(),
         "key": key,
-        "metrics": metrics,
-        "epoch": [epoch + 1 for epoch in fitted.epoch],
-        "epoch_time_s": timer.times,
-        "final": {name: values[-1] for name, values in metrics.items()},
-        "wall_time_s": (ended - started).total_seconds(),
-        "status": "complete",
+        "final": {name: values[-1] for name, values in record["metrics"].items()},
+        "wall_time_s": sum(record["epoch_time_s"]),
         "provenance": provenance(started, ended, data.files),
     }
 
@@ -334,36 +381,20 @@ def _load_data(name, data_kwargs_json, data_dir):
     return datasets.SOURCES[name].load(data_dir=data_dir, **json.loads(data_kwargs_json))
 
 
-class _EpochTimer(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.times = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.times.append(time.perf_counter() - self._start)
-
-
-class _Progress(keras.callbacks.Callback):
+class _Progress:
     """One line about every 5% of epochs: metrics, seconds per epoch, ETA."""
 
-    def __init__(self, name, epochs):
-        super().__init__()
-        self.name, self.epochs = name, epochs
+    def __init__(self, name, epochs, done):
+        self.name, self.epochs, self.first = name, epochs, done
         self.every = max(1, epochs // 20)
+        self.start = time.perf_counter()
 
-    def on_train_begin(self, logs=None):
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        done = epoch + 1
-        if done % self.every and done not in (1, self.epochs):
+    def epoch_end(self, done, metrics):
+        if done % self.every and done not in (self.first + 1, self.epochs):
             return
-        per_epoch = (time.perf_counter() - self._start) / done
+        per_epoch = (time.perf_counter() - self.start) / (done - self.first)
         eta = datetime.timedelta(seconds=round(per_epoch * (self.epochs - done)))
-        values = " ".join(f"{k.replace('val_', 'test_')} {v:.4f}" for k, v in sorted((logs or {}).items()))
+        values = " ".join(f"{name} {values[-1]:.4f}" for name, values in sorted(metrics.items()))
         print(f"[{self.name}] epoch {done}/{self.epochs} {values} | {per_epoch:.2f} s/epoch, ETA {eta}", flush=True)
 
 
@@ -459,7 +490,7 @@ def git_state():
 
 def _code_fingerprint(config):
     # The functions whose change changes what a run computes.
-    code = (MODELS[config.model], _train, models.make_optimizer, *datasets.SOURCES[config.data].code)
+    code = (MODELS[config.model], _train, _epoch_order, models.make_optimizer, *datasets.SOURCES[config.data].code)
     return hashlib.sha256("".join(inspect.getsource(function) for function in code).encode()).hexdigest()
 
 

@@ -36,15 +36,25 @@ def test_bad_arguments_exit_2_and_write_nothing(tmp_path, capsys, argv, message)
 
 def test_failed_notebook_still_gets_a_report_and_the_run_fails(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(runner, "NOTEBOOK_DIR", FIXTURES)
-    assert _main(tmp_path, "--profile", "smoke") == 1
+    assert _main(tmp_path, "--profile", "smoke", "--only", "fails") == 1
     out = capsys.readouterr().out
     assert "fails" in out and "failed" in out and "ValueError: deliberate failure" in out
     assert "0 passed, 1 failed" in out
     html = (tmp_path / "reports" / "fails.html").read_text()
     assert "deliberate failure" in html and "before the failure" in html
 
-    assert _main(tmp_path, "--profile", "smoke", "-p", "fail=False") == 0
+    assert _main(tmp_path, "--profile", "smoke", "--only", "fails", "-p", "fail=False") == 0
     assert "1 passed, 0 failed" in capsys.readouterr().out
+
+
+def test_diverged_run_is_reported_and_the_suite_goes_on(outputs, tiny_cifar, monkeypatch, capsys):
+    monkeypatch.setattr(runner, "NOTEBOOK_DIR", FIXTURES)
+    assert _main(outputs, "--profile", "smoke", "--data-dir", str(tiny_cifar), "--only", "diverges") == 0
+    assert "1 passed, 0 failed" in capsys.readouterr().out
+    html = (outputs / "reports" / "diverges.html").read_text()
+    assert "1 of 1 seeds" in html and "after the diverged run" in html
+    [path] = (outputs / "history_dir" / "a").glob("*.json")
+    assert json.loads(path.read_text())["status"] == "diverged"
 
 
 def test_q1_notebook_smoke_report_figures_and_cache(outputs, capsys):

@@ -31,7 +31,7 @@ def main():
     grid = study_a.grid_configs("quick", seeds=[0], epochs=args.epochs)
     configs = [group[0] for group in list(grid.values())[: args.configs]]
     cores = os.cpu_count()
-    settings = [("jobs=1", 1, None), ("jobs=2, cores split", 2, None), (f"jobs=2, {cores} threads each", 2, cores)]
+    settings = [("jobs=1", 1, None), (f"jobs=2, {cores} threads each", 2, cores), (f"jobs=2, {cores // 2} thread(s) each", 2, max(1, cores // 2))]
     results = {}
     for label, jobs, threads in settings:
         with tempfile.TemporaryDirectory() as folder:

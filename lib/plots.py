@@ -8,6 +8,7 @@ import matplotlib
 if not matplotlib.get_backend().lower().startswith(("module://", "inline")):
     matplotlib.use("Agg")  # headless runs (make all, tests) have no display
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 import numpy as np
 
 from lib import history, paths
@@ -55,6 +56,7 @@ def learning_curves(histories, metric, title, name):
         _band(axes, histories, prefix + metric, label)
     seeds = f" (mean of {len(histories)} seeds, band ±1 std)" if len(histories) > 1 else ""
     axes.set(xlabel="epoch", ylabel=_LABELS[metric], title=title + seeds)
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.grid(alpha=0.3)
     axes.legend()
     save(figure, name)
@@ -73,6 +75,7 @@ def compare_curves(groups, metric, title, name, legend_columns=1):
     for (label, histories), color in zip(groups.items(), colors):
         _band(axes, _as_list(histories), metric, str(label), color=color, linewidth=1.2)
     axes.set(xlabel="epoch", ylabel=metric.replace("_", " "), title=title)
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.grid(alpha=0.3)
     axes.legend(fontsize="small", ncol=legend_columns, loc="best")
     save(figure, name)

@@ -251,12 +251,14 @@ def fit_many(configs, jobs=1, progress=True, threads=None):
     """
     _check_positive_int("jobs", jobs)
     configs = list(configs)
-    if jobs == 1:
-        return [fit_cached(config, progress) for config in configs]
     todo = {}
     for config in configs:
         if _finished_history(config, history_path(config)) is None:
             todo.setdefault(config.key(), config)
+    if progress:
+        print(f"{len(configs)} runs: {len(configs) - len(todo)} cached, {len(todo)} to train (jobs={jobs})", flush=True)
+    if jobs == 1:
+        return [fit_cached(config, progress=progress and config.key() in todo) for config in configs]
     threads = threads or os.cpu_count() or 1
     context = multiprocessing.get_context("spawn")  # a fork of a TensorFlow process can hang
     with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context, initializer=_start_worker,

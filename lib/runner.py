@@ -23,9 +23,16 @@ NOTEBOOK_DIR = paths.ROOT / "notebooks"
 PROFILES = ("smoke", "quick", "full")
 
 # Hours a notebook needs under the full profile on a 2-core CPU (TensorFlow
-# backend), from epoch times measured on such a machine; shown before a full
-# run that has no GPU.
-FULL_PROFILE_CPU_HOURS = {"a_q1_cnn": 1.2}
+# backend): its runs x 1000 epochs x the 4.7-4.9 s per epoch measured for
+# Study A on such a machine (Q4 only reads Q1-Q3's runs). Shown before a full
+# run that finds no GPU.
+FULL_PROFILE_CPU_HOURS = {
+    "a_q1_cnn": 1.3,  # 1 run
+    "a_q2_grid": 101.0,  # 25 cells x 3 seeds
+    "a_q3_variants": 15.7,  # 4 variants x 3 seeds
+    "a_q4_compare": 0.0,
+    "a_x_full_data": 6.5,  # 1 run on 5x the images
+}
 
 
 def notebooks(only=None):

@@ -406,12 +406,11 @@ class _Progress:
 def provenance(started, ended, data_files=None):
     """Where and how a run ran: versions, backend, device, git state, times."""
     backend = keras.backend.backend()
-    backend_module = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}.get(backend)
     return {
         "profile": _session["profile"],
         "keras": keras.__version__,
         "backend": backend,
-        "backend_version": getattr(sys.modules.get(backend_module), "__version__", None),
+        "backend_version": getattr(sys.modules.get(backend), "__version__", None),  # the module is named as the backend
         "numpy": np.__version__,
         "python": platform.python_version(),
         "platform": platform.platform(),

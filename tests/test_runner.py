@@ -109,3 +109,14 @@ def test_study_a_q2_to_q4_smoke_reports(outputs, capsys):
         assert (figures / name).stat().st_size > 1000, name
     full_data = (reports / "a_x_full_data.html").read_text()
     assert "Skipped:" in full_data or "0.636" in full_data
+
+
+def test_full_profile_without_gpu_says_so_with_the_estimate(capsys):
+    from lib import runs
+
+    if runs.has_gpu():
+        pytest.skip("this machine has a GPU")
+    runner._warn_full_without_gpu(runner.notebooks(["a_q1_cnn", "a_q2_grid"]))
+    out = capsys.readouterr().out
+    assert "WARNING: PROFILE=full runs the studies' real epochs, which needs a GPU, and none was found (CPU: " in out
+    assert "Estimated time on this CPU: about 102.3 hours" in out and "`make all PROFILE=quick`" in out

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 from pathlib import Path
 
 import nbformat
@@ -77,7 +78,9 @@ def test_q1_notebook_smoke_report_figures_and_cache(outputs, capsys):
     assert notebook.metadata.papermill.parameters["profile"] == "smoke"
     table = next(cell for cell in notebook.cells if "comparison\n" in cell.source + "\n")
     html_table = table.outputs[0]["data"]["text/html"]
-    assert "0.5475" in html_table and f"{history['final']['test_accuracy']:.6f}" in html_table
+    cells = [float(value) for value in re.findall(r"<td>(-?[0-9.]+)</td>", html_table)]
+    assert 0.5475 in cells  # published beside ours
+    assert any(abs(value - history["final"]["test_accuracy"]) < 5e-5 for value in cells)
 
     written = history_file.stat().st_mtime_ns
     assert _main(outputs, *argv) == 0

@@ -185,8 +185,9 @@ class Run:
         return model
 
 
-def history_path(config):
-    return paths.history_dir() / config.study / f"{config.key()}.json"
+def history_path(config, key=None):
+    """Where the history of `config` lives (`key`: its `config.key()`, if already computed)."""
+    return paths.history_dir() / config.study / f"{key or config.key()}.json"
 
 
 def checkpoint_every():
@@ -214,7 +215,7 @@ def fit_cached(config, progress=True):
     if _session["profile"] is None:
         raise RuntimeError("Call runs.setup(profile, data_dir) before runs.fit_cached(...).")
     key = config.key()
-    path = paths.history_dir() / config.study / f"{key}.json"
+    path = history_path(config, key)
     run_dir = paths.checkpoint_dir() / config.study / key
     name = f"{config.study}/{key}"
     cached = _finished_history(config, path)

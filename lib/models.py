@@ -43,13 +43,15 @@ def build_cifar_cnn(c1=50, c2=60, dropout=0.0, num_classes=10):
     return keras.Model(inputs, outputs, name=f"cifar_cnn_{c1}_{c2}")
 
 
-def make_optimizer(name, lr, momentum=0.0):
+def make_optimizer(name, lr, momentum=0.0, clipnorm=0.0):
     """A Keras optimizer by name.
 
     Args:
         name: one of `OPTIMIZERS` ("sgd", "rmsprop", "adam").
         lr: learning rate.
         momentum: SGD momentum; only valid with "sgd". Defaults to 0.
+        clipnorm: clip each gradient to this L2 norm; 0 (the default) does
+            not clip.
 
     Returns:
         A `keras.optimizers.Optimizer`.
@@ -60,11 +62,14 @@ def make_optimizer(name, lr, momentum=0.0):
         raise ValueError(f"Invalid value for `lr`. Received: lr={lr!r}. Expected a positive number.")
     if momentum and name != "sgd":
         raise ValueError(f"`momentum` applies to 'sgd' only. Received: optimizer={name!r}, momentum={momentum!r}.")
+    if not isinstance(clipnorm, (int, float)) or isinstance(clipnorm, bool) or clipnorm < 0:
+        raise ValueError(f"Invalid value for `clipnorm`. Received: clipnorm={clipnorm!r}. Expected a non-negative number (0: no clipping).")
+    clip = {"clipnorm": clipnorm} if clipnorm else {}
     if name == "sgd":
-        return keras.optimizers.SGD(learning_rate=lr, momentum=momentum)
+        return keras.optimizers.SGD(learning_rate=lr, momentum=momentum, **clip)
     if name == "rmsprop":
-        return keras.optimizers.RMSprop(learning_rate=lr)
-    return keras.optimizers.Adam(learning_rate=lr)
+        return keras.optimizers.RMSprop(learning_rate=lr, **clip)
+    return keras.optimizers.Adam(learning_rate=lr, **clip)
 
 
 def feature_maps(model, images, layer_names=("C1", "S1", "C2", "S2")):

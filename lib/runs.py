@@ -120,6 +120,7 @@ class RunConfig:
         optimizer: one of `models.OPTIMIZERS`.
         lr: learning rate.
         momentum: SGD momentum.
+        clipnorm: gradient clipping norm; 0 does not clip.
         batch_size: mini-batch size.
         seed: random seed for weights and shuffling.
     """
@@ -133,6 +134,7 @@ class RunConfig:
     optimizer: str = "sgd"
     lr: float = 0.001
     momentum: float = 0.0
+    clipnorm: float = 0.0
     batch_size: int = 128
     seed: int = 0
 
@@ -146,6 +148,9 @@ class RunConfig:
             raise ValueError(f"Invalid value for `seed`. Received: seed={self.seed!r}. Expected a non-negative integer.")
         if not isinstance(self.lr, (int, float)) or not self.lr > 0:
             raise ValueError(f"Invalid value for `lr`. Received: lr={self.lr!r}. Expected a positive number.")
+        if not isinstance(self.clipnorm, (int, float)) or isinstance(self.clipnorm, bool) or self.clipnorm < 0:
+            raise ValueError(f"Invalid value for `clipnorm`. Received: clipnorm={self.clipnorm!r}. "
+                             "Expected a non-negative number (0: no clipping).")
         _check_kwargs("model_kwargs", self.model_kwargs, MODELS[self.model])
         _check_kwargs("data_kwargs", self.data_kwargs, datasets.SOURCES[self.data].load)
 
@@ -338,7 +343,7 @@ def _train(config, key, run_dir, progress):
     keras.utils.set_random_seed(config.seed)
     model = MODELS[config.model](**config.model_kwargs)
     model.compile(
-        optimizer=models.make_optimizer(config.optimizer, config.lr, config.momentum),
+        optimizer=models.make_optimizer(config.optimizer, config.lr, config.momentum, config.clipnorm),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )

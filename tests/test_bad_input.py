@@ -59,6 +59,7 @@ CASES = [
     ("seeds override", lambda tmp_path: runs.profile_settings("quick", "a", seeds=0), ValueError, "Invalid value for `seeds`. Received: seeds=0. Expected a positive integer."),
     ("optimizer", lambda tmp_path: _config(optimizer="adagrad"), ValueError, "Unknown optimizer: 'adagrad'. Expected one of ('sgd', 'rmsprop', 'adam')."),
     ("learning rate", lambda tmp_path: _config(lr=-0.1), ValueError, "Invalid value for `lr`. Received: lr=-0.1. Expected a positive number."),
+    ("clipnorm", lambda tmp_path: _config(clipnorm=-2), ValueError, "Invalid value for `clipnorm`. Received: clipnorm=-2. Expected a non-negative number (0: no clipping)."),
     ("seed", lambda tmp_path: _config(seed="one"), ValueError, "Invalid value for `seed`. Received: seed='one'. Expected a non-negative integer."),
     ("batch size", lambda tmp_path: _config(batch_size=0), ValueError, "Invalid value for `batch_size`. Received: batch_size=0. Expected a positive integer."),
     ("channels", lambda tmp_path: models.build_cifar_cnn(c1=-3), ValueError, "Invalid value for `c1`. Received: c1=-3. Expected a positive integer."),

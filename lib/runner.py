@@ -2,22 +2,29 @@
 
     python -m lib.runner --profile smoke --data-dir ../shared/data
     python -m lib.runner --only a_q1_cnn -p seed=1
+    python -m lib.runner --force          # execute even the notebooks that are up to date
 
 Each notebook runs into `reports/<name>.ipynb` and is rendered to
-`reports/<name>.html`, failed ones included (papermill marks the failing
-cell). The runner keeps going after a failure, prints each notebook's status
-and time, and exits 1 if any failed, 2 on bad arguments.
+`reports/<name>.html` with its provenance, failed ones included (papermill
+marks the failing cell); `reports/<name>.run.json` records its status, time,
+provenance and the stamp of its inputs (lib/stamps.py). A notebook whose
+report is current is not executed again ("up to date"). The runner keeps
+going after a failure, prints each notebook's status and time, writes
+`reports/index.html` (lib/report_index.py) and exits 1 if any failed, 2 on
+bad arguments.
 """
 
 import argparse
 import ast
+import contextlib
+import json
 import logging
 import os
 import sys
-import time
+import tempfile
 from pathlib import Path
 
-from lib import paths
+from lib import history, paths, report_index, reports, stamps, tracing
 
 NOTEBOOK_DIR = paths.ROOT / "notebooks"
 PROFILES = ("smoke", "quick", "full")
@@ -82,32 +89,128 @@ def check_parameters(notebook, parameters):
             raise ValueError(f"Invalid value for parameter {name!r} of notebook {notebook.stem}: {value!r}. Expected {expected}.")
 
 
-def run_notebook(notebook, parameters, reports_dir, log_output=False):
-    """Execute one notebook and render its HTML; return (status, seconds, error)."""
-    import nbconvert
-    import nbformat
+def record_path(reports_dir, name):
+    """Where the runner keeps a notebook's status, time, provenance and stamp."""
+    return Path(reports_dir) / f"{name}.run.json"
+
+
+@contextlib.contextmanager
+def _traced_kernels(log_path, roots):
+    # Kernels started inside this block run lib/tracing.py from an IPython
+    # startup file, in a throw-away IPython directory.
+    with tempfile.TemporaryDirectory(prefix="ipython-") as home:
+        startup = Path(home) / "profile_default" / "startup"
+        startup.mkdir(parents=True)
+        (startup / "00-runner-tracing.py").write_text(
+            "import importlib.util as _util\n"
+            f"_spec = _util.spec_from_file_location('_runner_tracing', {str(Path(tracing.__file__))!r})\n"
+            "_module = _util.module_from_spec(_spec)\n"
+            "_spec.loader.exec_module(_module)\n"
+            f"_module.install({str(log_path)!r}, {[str(root) for root in roots]!r})\n"
+            "del _util, _spec, _module\n"
+        )
+        saved = os.environ.get("IPYTHONDIR")
+        os.environ["IPYTHONDIR"] = home
+        try:
+            yield
+        finally:
+            if saved is None:
+                del os.environ["IPYTHONDIR"]
+            else:
+                os.environ["IPYTHONDIR"] = saved
+
+
+def stale_reason(notebook, inputs, reports_dir):
+    """Why `notebook` must run again, or None when its report is current.
+
+    Args:
+        notebook: path of the notebook.
+        inputs: `stamps.inputs(...)` of the run about to be made.
+        reports_dir: where its report and record are.
+    """
+    path = record_path(reports_dir, notebook.stem)
+    if not path.is_file():
+        return "not run before"
+    try:
+        record = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return f"its record {path} is not valid JSON"
+    if record.get("status") != "ok":
+        return f"its last run {record.get('status', 'did not finish')}"
+    missing = [p for p in (path.with_name(f"{notebook.stem}.html"), path.with_name(f"{notebook.stem}.ipynb")) if not p.is_file()]
+    if missing:
+        return f"{missing[0]} is missing"
+    if record.get("inputs") != inputs:
+        return "the notebook, lib/, requirements, parameters, folders or data directory changed"
+    changed = stamps.changed(record.get("files", {}))
+    return f"{changed} changed since its last run" if changed else None
+
+
+def run_notebook(notebook, parameters, reports_dir, data_dir=None, log_output=False, inputs=None):
+    """Execute one notebook, render its HTML with provenance and write its record.
+
+    Args:
+        notebook: path of the notebook.
+        parameters: dict of papermill parameters.
+        reports_dir: where `<name>.ipynb`, `<name>.html` and `<name>.run.json` go.
+        data_dir: the resolved data directory (watched as an input).
+        log_output: stream the cells' output.
+        inputs: `stamps.inputs(...)` of this run, kept as part of its stamp.
+
+    Returns:
+        The record: status ("ok" or "failed"), error, seconds, provenance,
+        questions and figures written, and the stamp.
+    """
     import papermill
 
+    reports_dir = Path(reports_dir)
     output = reports_dir / f"{notebook.stem}.ipynb"
-    start = time.perf_counter()
+    log_path = reports_dir / f".{notebook.stem}.trace.jsonl"
+    log_path.unlink(missing_ok=True)
+    roots = [paths.history_dir(), paths.figure_dir(), *([data_dir] if data_dir else [])]
+    start = reports.now()
     status, error = "ok", None
-    try:
-        papermill.execute_notebook(
-            str(notebook),
-            str(output),
-            parameters=parameters,
-            kernel_name="python3",
-            cwd=str(notebook.parent),
-            progress_bar=False,
-            log_output=log_output,
-        )
-    except papermill.PapermillExecutionError as failure:
-        status, error = "failed", f"{failure.ename}: {failure.evalue}"
-    seconds = time.perf_counter() - start
+    with _traced_kernels(log_path, roots):
+        try:
+            papermill.execute_notebook(
+                str(notebook), str(output), parameters=parameters, kernel_name="python3",
+                cwd=str(notebook.parent), progress_bar=False, log_output=log_output,
+            )
+        except papermill.PapermillExecutionError as failure:
+            status, error = "failed", f"{failure.ename}: {failure.evalue}"
+        except Exception as failure:  # a dead or timed-out kernel: report it and go on with the others
+            status, error = "failed", f"{type(failure).__name__}: {failure}"
+    end = reports.now()
+    used = tracing.read_log(log_path)
+    log_path.unlink(missing_ok=True)
+    used["write"] = [path for path in used["write"] if os.path.exists(path)]  # temporary files renamed into place
+    found = reports.provenance(start, end, parameters, used, used.pop("provenance"))
     if output.exists():
-        html, _ = nbconvert.HTMLExporter().from_notebook_node(nbformat.read(output, as_version=4))
-        output.with_suffix(".html").write_text(html)
-    return status, seconds, error
+        reports.render(output, output.with_suffix(".html"), found, status)
+    results_dir = paths.history_dir() / "results"
+    record = {
+        "notebook": notebook.stem,
+        "status": status,
+        "error": error,
+        "seconds": found["seconds"],
+        "provenance": found,
+        "questions": sorted(Path(p).stem for p in used["write"] if Path(p).parent.parent == results_dir),
+        "figures": sorted(p for p in used["write"] if p.endswith(".png")),
+        "inputs": inputs,
+        "files": stamps.file_states(used),
+    }
+    history.write_json(record_path(reports_dir, notebook.stem), record)
+    return record
+
+
+class _QuietPapermill(logging.Filter):
+    """Drops papermill's per-cell and start-up lines; cell output still streams."""
+
+    NOISE = ("Executing Cell ", "Ending Cell ", "Executing notebook with kernel", "Input Notebook:",
+             "Output Notebook:", "Working directory:")
+
+    def filter(self, record):
+        return not str(record.msg).startswith(self.NOISE)
 
 
 def _warn_full_without_gpu(selected):
@@ -134,6 +237,8 @@ def main(argv=None):
                         help="runs trained at once by notebooks that train many (default: $JOBS or 1)")
     parser.add_argument("--only", nargs="+", metavar="NOTEBOOK", help="run only these notebooks (names without .ipynb)")
     parser.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE", help="extra notebook parameter")
+    parser.add_argument("--force", action="store_true", default=bool(os.environ.get("FORCE")),
+                        help="execute notebooks even when their reports are up to date (default: $FORCE)")
     parser.add_argument("--quiet", action="store_true", help="do not stream notebook output")
     args = parser.parse_args(argv)
     try:
@@ -146,7 +251,7 @@ def main(argv=None):
         for name in ("profile", "data_dir", "jobs"):
             if name in extra:
                 raise ValueError(f"Set {name} with --{name.replace('_', '-')}, not -p {name}=...")
-        for notebook in selected:
+        for notebook in selected if extra else ():
             check_parameters(notebook, extra)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -154,24 +259,39 @@ def main(argv=None):
     if not args.quiet:  # papermill streams cell output through its logger
         logging.basicConfig(level=logging.INFO, format="%(message)s")
         logging.getLogger("papermill").setLevel(logging.INFO)
-    if args.profile == "full":
-        _warn_full_without_gpu(selected)
+        logging.getLogger("papermill").addFilter(_QuietPapermill())
     reports_dir = Path(args.reports_dir)
     reports_dir.mkdir(parents=True, exist_ok=True)
-    results = []
+    data_dir = paths.data_dir(args.data_dir)
+    plan = []
     for notebook in selected:
-        print(f"==> {notebook.stem} (profile {args.profile})", flush=True)
         parameters = {"profile": args.profile, "data_dir": args.data_dir, **extra}
         if args.jobs > 1 and "jobs" in _parameters(notebook):
             parameters["jobs"] = args.jobs
-        status, seconds, error = run_notebook(notebook, parameters, reports_dir, log_output=not args.quiet)
-        results.append((notebook.stem, status, seconds, error))
-        print(f"<== {notebook.stem}: {status} in {seconds:.1f} s" + (f" ({error})" if error else ""), flush=True)
-    print(f"\nSummary (profile {args.profile}, reports in {reports_dir}):")
+        inputs = stamps.inputs(notebook, parameters, data_dir)
+        reason = "--force" if args.force else stale_reason(notebook, inputs, reports_dir)
+        plan.append((notebook, parameters, inputs, reason))
+    if args.profile == "full" and any(reason for *_, reason in plan):
+        _warn_full_without_gpu([notebook for notebook, *_, reason in plan if reason])
+    results = []
+    for notebook, parameters, inputs, reason in plan:
+        if reason is None:
+            record = json.loads(record_path(reports_dir, notebook.stem).read_text())
+            results.append((notebook.stem, "up to date", 0.0, None))
+            print(f"<== {notebook.stem}: up to date (report of {record['provenance']['start']}; --force runs it again)", flush=True)
+            continue
+        print(f"==> {notebook.stem} (profile {args.profile}; {reason})", flush=True)
+        record = run_notebook(notebook, parameters, reports_dir, data_dir, log_output=not args.quiet, inputs=inputs)
+        results.append((notebook.stem, record["status"], record["seconds"], record["error"]))
+        print(f"<== {notebook.stem}: {record['status']} in {record['seconds']:.1f} s"
+              + (f" ({record['error']})" if record["error"] else ""), flush=True)
+    index = report_index.build(reports_dir, NOTEBOOK_DIR)
+    print(f"\nSummary (profile {args.profile}, reports in {reports_dir}, index {index}):")
     for name, status, seconds, error in results:
-        print(f"  {name:<24} {status:<7} {seconds:8.1f} s" + (f"  {error}" if error else ""))
-    failed = sum(status != "ok" for _, status, _, _ in results)
-    print(f"{len(results) - failed} passed, {failed} failed")
+        print(f"  {name:<24} {status:<10} {seconds:8.1f} s" + (f"  {error}" if error else ""))
+    failed = sum(status == "failed" for _, status, _, _ in results)
+    current = sum(status == "up to date" for _, status, _, _ in results)
+    print(f"{len(results) - failed - current} passed, {failed} failed ({current} up to date)")
     return 1 if failed else 0
 
 

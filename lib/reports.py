@@ -1,0 +1,174 @@
+"""Rendered reports: each executed notebook as HTML, with its provenance on top.
+
+The runner calls `provenance` after a notebook has run and `render` to write
+its HTML; the same provenance goes into the notebook's record that the index
+(lib/report_index.py) reads. Nothing here imports Keras, so the runner stays
+fast when every report is up to date.
+"""
+
+import datetime
+import html
+import importlib.metadata
+import json
+import platform
+import subprocess
+from pathlib import Path
+
+from lib import paths
+
+PACKAGES = ("keras", "tensorflow", "jax", "torch", "numpy", "pandas", "matplotlib", "keract", "papermill", "nbconvert")
+HIDDEN_TAG = "colab"  # cells that only matter in Colab (lib/colab.py) stay out of the reports
+_TEMPLATE = Path(__file__).with_name("templates") / "report.html.j2"
+
+
+def git_state():
+    """{'commit': sha or None, 'dirty': bool or None} of the repository."""
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=paths.ROOT, capture_output=True, text=True, timeout=10)
+
+    try:
+        commit, status = git("rev-parse", "HEAD"), git("status", "--porcelain")
+    except (OSError, subprocess.TimeoutExpired):
+        return {"commit": None, "dirty": None}
+    if commit.returncode:
+        return {"commit": None, "dirty": None}
+    return {"commit": commit.stdout.strip(), "dirty": bool(status.stdout.strip())}
+
+
+def versions():
+    """Installed versions of the packages that decide the results (absent ones left out)."""
+    found = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return found
+
+
+def provenance(start, end, parameters, used, kernel=None):
+    """Where, how and from what a notebook's report was made.
+
+    Args:
+        start, end: aware datetimes of the execution.
+        parameters: the parameters papermill injected.
+        used: `tracing.read_log` lists of the files the notebook used.
+        kernel: what the kernel logged (backend, device, threads, ...), if it
+            imported lib.runs.
+
+    Returns:
+        A JSON-ready dict.
+    """
+    return {
+        "git": git_state(),
+        "profile": parameters.get("profile"),
+        "parameters": parameters,
+        "start": start.isoformat(timespec="seconds"),
+        "end": end.isoformat(timespec="seconds"),
+        "seconds": round((end - start).total_seconds(), 1),
+        "versions": versions(),
+        "kernel": kernel or {},
+        "training": training_runs(used["read"] + used["write"]),
+    }
+
+
+def training_runs(files):
+    """Summary of the training histories among `files`: count, seeds, epochs, devices, commits."""
+    found = []
+    for path in sorted(set(files)):
+        if path.endswith(".json") and Path(path).is_file():
+            try:
+                content = json.loads(Path(path).read_text())
+            except (OSError, json.JSONDecodeError):
+                continue
+            if isinstance(content, dict) and {"config", "provenance", "epoch"} <= set(content):
+                found.append(content)
+    if not found:
+        return {"runs": 0}
+
+    def values(get):
+        return sorted({str(get(h)) for h in found})
+
+    def commit(h):
+        git = h["provenance"].get("git") or {}
+        return (git.get("commit") or "unknown")[:10] + (" (uncommitted changes)" if git.get("dirty") else "")
+
+    return {
+        "runs": len(found),
+        "seeds": sorted({h["config"]["seed"] for h in found}),
+        "epochs": sorted({len(h["epoch"]) for h in found}),
+        "devices": values(lambda h: h["provenance"].get("device")),
+        "backends": values(lambda h: h["provenance"].get("backend")),
+        "commits": values(commit),
+        "trained": [min(h["provenance"].get("start", "") for h in found), max(h["provenance"].get("end", "") for h in found)],
+        "wall_time_s": sum(h.get("wall_time_s", 0.0) for h in found),
+    }
+
+
+def commit_text(git):
+    """'0e34404abc' or '0e34404abc (uncommitted changes)' or 'unknown'."""
+    if not git or not git.get("commit"):
+        return "unknown (not a git checkout)"
+    return git["commit"][:10] + (" (uncommitted changes)" if git.get("dirty") else "")
+
+
+def backend_text(found):
+    """'Keras 3.15.1, tensorflow backend 2.21.0 on CPU: ...' from a provenance dict."""
+    kernel = found.get("kernel") or {}
+    if not kernel:
+        return f"Keras {found['versions'].get('keras', '?')}; backend and device not recorded (the notebook did not import lib.runs)"
+    return (f"Keras {kernel['keras']}, {kernel['backend']} backend {kernel.get('backend_version') or ''}".rstrip()
+            + f", on {kernel['device']} ({kernel['threads']} threads)")
+
+
+def provenance_html(found, status="ok"):
+    """The provenance block put at the top of a report (and reused by the index)."""
+    training = found["training"]
+    seeds = ", ".join(map(str, training.get("seeds", []))) or "none (no training runs)"
+    rows = {
+        "status": "ran" if status == "ok" else status,
+        "profile": found["profile"],
+        "parameters": ", ".join(f"{name}={value!r}" for name, value in found["parameters"].items()),
+        "executed": f"{found['start']} to {found['end']} ({found['seconds']:.1f} s)",
+        "git commit": commit_text(found["git"]),
+        "Keras and device": backend_text(found),
+        "packages": ", ".join(f"{name} {version}" for name, version in found["versions"].items()),
+        "platform": (found.get("kernel") or {}).get("platform", platform.platform()),
+        "training runs used": (f"{training['runs']} (epochs {', '.join(map(str, training['epochs']))}; seeds {seeds}; "
+                               f"trained {training['trained'][0]} to {training['trained'][1]} on {'; '.join(training['devices'])} "
+                               f"at commit {'; '.join(training['commits'])})") if training["runs"] else "none",
+    }
+    table = "".join(f"<tr><th>{html.escape(name)}</th><td>{html.escape(str(value))}</td></tr>" for name, value in rows.items())
+    summary = (f"Provenance: profile {found['profile']}, commit {commit_text(found['git'])}, "
+               f"seeds {seeds}, executed {found['start']} ({found['seconds']:.1f} s)")
+    return (f'<div id="provenance" class="provenance"><details><summary>{html.escape(summary)}</summary>'
+            f'<table>{table}</table></details></div>')
+
+
+def render(executed, html_path, found, status="ok"):
+    """Write the executed notebook `executed` as HTML at `html_path`, provenance first.
+
+    Cells tagged `HIDDEN_TAG` (the Colab setup) are left out. The executed
+    notebook on disk is not changed.
+    """
+    import nbconvert
+    import nbformat
+    from traitlets.config import Config
+
+    notebook = nbformat.read(executed, as_version=4)
+    block = nbformat.v4.new_markdown_cell(provenance_html(found, status), id="provenance")
+    notebook.cells.insert(0, block)
+    config = Config()
+    config.TagRemovePreprocessor.remove_cell_tags = {HIDDEN_TAG}
+    config.TagRemovePreprocessor.enabled = True
+    exporter = nbconvert.HTMLExporter(config=config, extra_template_paths=[str(_TEMPLATE.parent)],
+                                      template_file=_TEMPLATE.name)
+    math = any(cell.cell_type == "markdown" and ("$" in cell.source or "\\(" in cell.source) for cell in notebook.cells)
+    resources = {"metadata": {"name": Path(executed).stem}, "needs_mathjax": math}
+    body, _ = exporter.from_notebook_node(notebook, resources=resources)
+    Path(html_path).write_text(body)
+
+
+def now():
+    """The current time, timezone-aware (UTC)."""
+    return datetime.datetime.now(datetime.timezone.utc)

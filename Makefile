@@ -1,17 +1,23 @@
-# make all   [PROFILE=smoke|quick|full] [DATA_DIR=path] [JOBS=n] [ONLY="a_q1_cnn ..."]
-# make test  [DATA_DIR=path]
+# make all     [PROFILE=smoke|quick|full] [DATA_DIR=path] [JOBS=n] [ONLY="a_q1_cnn ..."] [FORCE=1]
+# make report  rebuild reports/index.html from the reports, results and histories on disk
+# make test    [DATA_DIR=path]
 PROFILE ?= full
 DATA_DIR ?= data
 ONLY ?=
 JOBS ?= 1
+FORCE ?=
 VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
 
-.PHONY: all test clean
+.PHONY: all report test clean
 
+# Notebooks whose reports are current are not executed again (FORCE=1 executes them).
 all: $(VENV)/.installed
-	$(PY) -m lib.runner --profile "$(PROFILE)" --data-dir "$(DATA_DIR)" --jobs "$(JOBS)" $(if $(ONLY),--only $(ONLY))
+	$(PY) -m lib.runner --profile "$(PROFILE)" --data-dir "$(DATA_DIR)" --jobs "$(JOBS)" $(if $(ONLY),--only $(ONLY)) $(if $(FORCE),--force)
+
+report: $(VENV)/.installed
+	$(PY) -m lib.report_index
 
 test: $(VENV)/.installed
 	DATA_DIR="$(DATA_DIR)" $(PY) -m pytest

@@ -10,6 +10,7 @@ import datetime
 import html
 import importlib.metadata
 import json
+import logging
 import platform
 import subprocess
 from pathlib import Path
@@ -19,6 +20,9 @@ from lib import paths
 PACKAGES = ("keras", "tensorflow", "jax", "torch", "numpy", "pandas", "matplotlib", "keract", "papermill", "nbconvert")
 HIDDEN_TAG = "colab"  # cells that only matter in Colab (lib/colab.py) stay out of the reports
 _TEMPLATE = Path(__file__).with_name("templates") / "report.html.j2"
+# nbconvert warns about every figure without alt text (it adds a generic one); not news in a run's output.
+_EXPORTER_LOG = logging.getLogger("lib.reports.nbconvert")
+_EXPORTER_LOG.setLevel(logging.ERROR)
 
 
 def git_state():
@@ -162,7 +166,7 @@ def render(executed, html_path, found, status="ok"):
     config.TagRemovePreprocessor.remove_cell_tags = {HIDDEN_TAG}
     config.TagRemovePreprocessor.enabled = True
     exporter = nbconvert.HTMLExporter(config=config, extra_template_paths=[str(_TEMPLATE.parent)],
-                                      template_file=_TEMPLATE.name)
+                                      template_file=_TEMPLATE.name, log=_EXPORTER_LOG)
     math = any(cell.cell_type == "markdown" and ("$" in cell.source or "\\(" in cell.source) for cell in notebook.cells)
     resources = {"metadata": {"name": Path(executed).stem}, "needs_mathjax": math}
     body, _ = exporter.from_notebook_node(notebook, resources=resources)

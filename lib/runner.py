@@ -213,6 +213,9 @@ class _QuietPapermill(logging.Filter):
         return not str(record.msg).startswith(self.NOISE)
 
 
+_QUIET = _QuietPapermill()
+
+
 def _warn_full_without_gpu(selected):
     from lib import runs
 
@@ -241,6 +244,7 @@ def main(argv=None):
                         help="execute notebooks even when their reports are up to date (default: $FORCE)")
     parser.add_argument("--quiet", action="store_true", help="do not stream notebook output")
     args = parser.parse_args(argv)
+    logging.getLogger("papermill").addFilter(_QUIET)
     try:
         if args.profile not in PROFILES:
             raise ValueError(f"Unknown profile: {args.profile!r}. Expected one of {PROFILES}.")
@@ -259,7 +263,6 @@ def main(argv=None):
     if not args.quiet:  # papermill streams cell output through its logger
         logging.basicConfig(level=logging.INFO, format="%(message)s")
         logging.getLogger("papermill").setLevel(logging.INFO)
-        logging.getLogger("papermill").addFilter(_QuietPapermill())
     reports_dir = Path(args.reports_dir)
     reports_dir.mkdir(parents=True, exist_ok=True)
     data_dir = paths.data_dir(args.data_dir)

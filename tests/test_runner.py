@@ -1,6 +1,7 @@
 """The runner executes real notebooks with papermill, as `make all` does."""
 
 import json
+import logging
 import os
 import re
 from pathlib import Path
@@ -40,7 +41,7 @@ def test_failed_notebook_still_gets_a_report_and_the_run_fails(tmp_path, monkeyp
     assert _main(tmp_path, "--profile", "smoke", "--only", "fails") == 1
     out = capsys.readouterr().out
     assert "fails" in out and "failed" in out and "ValueError: deliberate failure" in out
-    assert "0 passed, 1 failed" in out
+    assert "0 passed, 1 failed (0 up to date)" in out
     html = (tmp_path / "reports" / "fails.html").read_text()
     assert "deliberate failure" in html and "before the failure" in html
 
@@ -123,3 +124,60 @@ def test_full_profile_without_gpu_says_so_with_the_estimate(capsys):
     out = capsys.readouterr().out
     assert "WARNING: PROFILE=full runs the studies' real epochs, which needs a GPU, and none was found (CPU: " in out
     assert "Estimated time on this CPU: about 102.3 hours" in out and "`make all PROFILE=quick`" in out
+
+
+def test_up_to_date_notebooks_are_not_executed_again(outputs, monkeypatch, capsys):
+    notebooks = outputs / "notebooks"
+    notebooks.mkdir()
+    notebook = notebooks / "reads_input.ipynb"
+    notebook.write_text((FIXTURES / "reads_input.ipynb").read_text())
+    monkeypatch.setattr(runner, "NOTEBOOK_DIR", notebooks)
+    report = outputs / "reports" / "reads_input.html"
+    value = outputs / "history_dir" / "inputs" / "value.json"
+
+    def run(*extra):
+        assert _main(outputs, "--profile", "smoke", "--only", "reads_input", *extra) == 0
+        out = capsys.readouterr().out
+        executed = "reads_input: ok" in out
+        assert executed != ("reads_input: up to date" in out), out
+        return executed
+
+    assert run() and "value absent" in report.read_text()
+    assert not run()
+    value.parent.mkdir(parents=True)
+    value.write_text("1")  # the file it looked for and did not find
+    assert run() and "value 1" in report.read_text()
+    assert not run()
+    value.write_text("1")  # rewritten with the same content: a new time is no change
+    assert not run()
+    value.write_text("2")
+    assert run() and "value 2" in report.read_text()
+    assert run("-p", "label='second'") and "label second" in report.read_text()
+    assert not run("-p", "label='second'")
+    assert run("--force")
+    report.unlink()
+    assert run() and report.is_file()
+    notebook.write_text(notebook.read_text().replace("label {label}", "label: {label}"))
+    assert run() and "label: first" in report.read_text()
+    record = json.loads(runner.record_path(outputs / "reports", "reads_input").read_text())
+    assert record["status"] == "ok" and str(value) in record["files"]
+
+
+def test_failed_notebooks_run_again_and_are_listed_in_the_index(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(runner, "NOTEBOOK_DIR", FIXTURES)
+    for _ in range(2):
+        assert _main(tmp_path, "--profile", "smoke", "--only", "fails") == 1
+        assert "fails: failed" in capsys.readouterr().out
+    index = (tmp_path / "reports" / "index.html").read_text()
+    assert '<a href="fails.html">report</a> shows the failing cell' in index
+
+
+def test_papermill_cell_lines_are_quiet_but_output_streams(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(runner, "NOTEBOOK_DIR", FIXTURES)
+    logger = logging.getLogger("papermill")
+    monkeypatch.setattr(logger, "filters", [])
+    with caplog.at_level(logging.INFO, logger="papermill"):
+        runner.main(["--reports-dir", str(tmp_path / "reports"), "--profile", "smoke", "--only", "fails", "-p", "fail=False"])
+    messages = [record.getMessage() for record in caplog.records if record.name.startswith("papermill")]
+    assert any("before the failure" in message for message in messages)
+    assert not any(message.startswith(("Executing Cell", "Ending Cell", "Input Notebook")) for message in messages)

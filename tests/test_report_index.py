@@ -1,0 +1,163 @@
+"""reports/index.html from hand-made histories, results and runner records."""
+
+import datetime
+import html.parser
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from lib import history, report_index, reports
+
+
+class _Links(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.links = []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "a" and "href" in attrs:
+            self.links.append(attrs["href"])
+        if tag == "img" and "src" in attrs:
+            self.links.append(attrs["src"])
+
+
+def links(page):
+    parser = _Links()
+    parser.feed(page)
+    return parser.links
+
+
+def row(page, name):
+    match = re.search(rf'<tr id="row-{name}">(.*?)</tr>', page, re.S)
+    assert match, f"no row for {name}"
+    return re.sub(r"<[^>]+>", " ", match.group(1))
+
+
+def _history(path, accuracies, wall_time_s, seed=0):
+    n = len(accuracies)
+    history.write_json(path, {
+        "config": {"seed": seed}, "status": "complete", "epoch": list(range(1, n + 1)), "epoch_time_s": [1.0] * n,
+        "metrics": {"test_accuracy": accuracies}, "final": {"test_accuracy": accuracies[-1]}, "wall_time_s": wall_time_s,
+        "provenance": {"device": "CPU: test", "backend": "tensorflow", "git": {"commit": "abc", "dirty": False},
+                       "start": "2026-01-01T00:00:00+00:00", "end": "2026-01-01T00:01:00+00:00"},
+    })
+    return str(path)
+
+
+def _results(root, question, profile, content, recorded="2026-01-01T00:00:00+00:00"):
+    history.write_json(root / "results" / profile / f"{question}.json",
+                       {"question": question, "profile": profile, "recorded": recorded, "histories": [], "ours": {}, **content})
+
+
+def _record(reports_dir, name, status, error=None, questions=(), figures=()):
+    start = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+    found = reports.provenance(start, start + datetime.timedelta(seconds=12), {"profile": "full", "data_dir": ""},
+                               {"read": [], "write": [], "list": []},
+                               {"keras": "3", "backend": "tensorflow", "backend_version": "2", "device": "CPU: test", "threads": 2})
+    history.write_json(reports_dir / f"{name}.run.json", {
+        "notebook": name, "status": status, "error": error, "seconds": 12.0, "provenance": found,
+        "questions": list(questions), "figures": [str(f) for f in figures], "inputs": None, "files": {},
+    })
+
+
+@pytest.fixture
+def site(outputs):
+    """Notebooks, histories, results and runner records as a run would leave them."""
+    notebooks = outputs / "notebooks"
+    notebooks.mkdir()
+    for name in ("a_q1_cnn", "a_q2_grid", "a_x_full_data", "b_q1_new"):
+        (notebooks / f"{name}.ipynb").write_text("{}")
+    histories, figures, reports_dir = outputs / "history_dir", outputs / "figure_dir", outputs / "reports"
+    runs = [_history(histories / "a" / "k1.json", [0.3, 0.54], 100.0, seed=0),
+            _history(histories / "a" / "k2.json", [0.3, 0.55], 50.5, seed=1)]
+    _results(histories, "a_q1", "full", {"status": "ran", "histories": runs, "ours": {
+        "test_accuracy_final": 0.54, "test_accuracy_late_mean": 0.60, "test_accuracy_epoch_50": None, "wall_time_s": 150.5}})
+    _results(histories, "a_q1", "smoke", {"status": "ran", "ours": {"test_accuracy_final": 0.1}}, recorded="2026-02-01T00:00:00+00:00")
+    _results(histories, "a_q2", "smoke", {"status": "ran", "ours": {"test_accuracy_final_best": 0.2}})
+    _results(histories, "a_q3", "full", {"status": "ran", "ours": {"adam_test_accuracy_final": 0.5}})
+    _results(histories, "a_full_data", "full", {"status": "skipped", "reason": "batches 2-5 missing"})
+    figure = figures / "a_full_data" / "cost.png"
+    figure.parent.mkdir(parents=True)
+    figure.write_bytes(b"png")
+    (figures / "a_q1").mkdir()
+    (figures / "a_q1" / "accuracy.png").write_bytes(b"png")
+    reports_dir.mkdir()
+    _record(reports_dir, "a_q2_grid", "failed", error="ValueError: boom")
+    _record(reports_dir, "a_x_full_data", "ok", questions=["a_full_data"], figures=[figure])
+    for name in ("a_q2_grid", "a_x_full_data"):
+        (reports_dir / f"{name}.html").write_text("<html></html>")
+    page = report_index.build(reports_dir, notebooks).read_text()
+    return page, reports_dir
+
+
+def test_index_lists_every_notebook_and_question_with_status(site):
+    page, _ = site
+    assert "ran" in row(page, "a_q1_cnn")
+    assert "failed" in row(page, "a_q2_grid") and "ValueError: boom" in row(page, "a_q2_grid")
+    assert "0.2000" not in row(page, "a_q2_grid")  # a failed run shows no numbers
+    assert "skipped" in row(page, "a_x_full_data") and "batches 2-5 missing" in row(page, "a_x_full_data")
+    assert "not run" in row(page, "b_q1_new")
+    assert "a_q3" in row(page, "a_q3")  # a question no notebook claims still gets its row
+
+
+def test_index_numbers_match_the_histories_and_results(site):
+    page, _ = site
+    q1 = row(page, "a_q1_cnn")
+    # Without a runner record the latest result shows: the smoke one, recorded after the full one.
+    assert "smoke" in q1 and "0.1000" in q1 and "published 0.5475, difference −0.4475" in q1
+    q3 = row(page, "a_q3")
+    assert "0.5000" in q3 and "published 0.5000, difference +0.0000" in q3
+    assert "notebook 12.0 s" in row(page, "a_x_full_data")
+
+
+def test_training_time_sums_the_histories(site):
+    full = json.loads((Path(site[1]).parent / "history_dir" / "results" / "full" / "a_q1.json").read_text())
+    assert report_index.training_time(full) == (150.5, 2)
+
+
+def test_reproduction_check_marks_within_outside_and_not_meaningful(site):
+    page, _ = site
+    table = re.search(r'<table id="reproduction">(.*?)</table>', page, re.S).group(1)
+    rows = {tuple(re.findall(r"<td>(.*?)</td>", line)[:2]): line for line in table.split("<tr")[2:]}
+    assert 'class="within"' in rows[("a_q1", "test_accuracy_final")]  # 0.54 vs 0.5475, ±0.03
+    assert "full, 2026-01-01" in rows[("a_q1", "test_accuracy_final")]  # the full result, not the later smoke one
+    assert 'class="outside"' in rows[("a_q1", "test_accuracy_late_mean")]  # 0.60 vs 0.546
+    assert "not measured" in rows[("a_q1", "test_accuracy_epoch_50")]
+    assert "not checked (depends on the hardware" in rows[("a_q1", "wall_time_s")]
+    assert "not meaningful (smoke profile" in rows[("a_q2", "test_accuracy_final_best")]
+    assert "skipped: batches 2-5 missing" in rows[("a_full_data", "test_accuracy_final")]
+
+
+def test_every_link_resolves_to_a_file(site):
+    page, reports_dir = site
+    found = links(page)
+    assert "a_q2_grid.html" in found and "a_x_full_data.html" in found
+    assert "../figure_dir/a_full_data/cost.png" in found and "../figure_dir/a_q1/accuracy.png" in found
+    for link in found:
+        assert (reports_dir / link).is_file(), link
+
+
+def test_index_shows_provenance(site):
+    page, _ = site
+    table = re.search(r'<table id="provenance">(.*?)</table>', page, re.S).group(1)
+    assert "a_q2_grid" in table and "Keras 3, tensorflow backend 2, on CPU: test (2 threads)" in table
+    assert "2026-01-01T00:00:00+00:00 to 2026-01-01T00:00:12+00:00 (12.0 s)" in table
+    assert re.search(r"Built .* at commit ([0-9a-f]{10}|unknown)", page)
+
+
+@pytest.mark.parametrize(
+    "question, metric, value, ours, profile, expected",
+    [
+        ("a_q1", "test_accuracy_final", 0.5475, 0.518, "full", "within tolerance"),
+        ("a_q1", "test_accuracy_final", 0.5475, 0.517, "full", "outside tolerance"),
+        ("z_q1", "perplexity", 100.0, 109.0, "full", "within tolerance"),  # the ±10% default row
+        ("z_q1", "perplexity", 100.0, 111.0, "full", "outside tolerance"),
+        ("z_q1", "perplexity", 100.0, 200.0, "quick", "not meaningful (quick profile"),
+    ],
+)
+def test_verdict_follows_the_tolerance_rules(question, metric, value, ours, profile, expected):
+    result = {"status": "ran", "profile": profile, "ours": {metric: ours}}
+    assert report_index.verdict(question, metric, value, result)[0].startswith(expected)

@@ -143,12 +143,16 @@ def _rows(notebook_dir, records, results):
 def _headline(question, result):
     if result is None or result["status"] != "ran":
         return ""
-    items = []
+    items, unmeasured = [], 0
     for _, row in published.table(question).iterrows():
         ours = result["ours"].get(row["metric"])
-        difference = None if ours is None else ours - row["value"]
+        if ours is None:
+            unmeasured += 1
+            continue
         items.append(f'<li><span class="metric">{html.escape(row["metric"])}</span> {_number(ours)} '
-                     f'<span class="published">(published {_number(row["value"])}, difference {_difference(difference)})</span></li>')
+                     f'<span class="published">(published {_number(row["value"])}, difference {_difference(ours - row["value"])})</span></li>')
+    if unmeasured:
+        items.append(f'<li class="published">{unmeasured} published value{"s" * (unmeasured != 1)} not measured by this run</li>')
     return f'<ul class="numbers">{"".join(items)}</ul>'
 
 

@@ -143,8 +143,10 @@ def provenance_html(found, status="ok"):
                                f"at commit {'; '.join(training['commits'])})") if training["runs"] else "none",
     }
     table = "".join(f"<tr><th>{html.escape(name)}</th><td>{html.escape(str(value))}</td></tr>" for name, value in rows.items())
-    summary = (f"Provenance: profile {found['profile']}, commit {commit_text(found['git'])}, "
-               f"seeds {seeds}, executed {found['start']} ({found['seconds']:.1f} s)")
+    kernel = found.get("kernel") or {}
+    where = f", {kernel['backend']} backend on {kernel['device']}" if kernel else ""
+    summary = (f"Provenance: profile {found['profile']}, commit {commit_text(found['git'])}{where}, "
+               f"seeds {seeds}, executed {found['start']} ({found['seconds']:.1f} s). Details")
     return (f'<div id="provenance" class="provenance"><details><summary>{html.escape(summary)}</summary>'
             f'<table>{table}</table></details></div>')
 

@@ -20,6 +20,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -101,6 +102,8 @@ def _traced_kernels(log_path, roots):
     with tempfile.TemporaryDirectory(prefix="ipython-") as home:
         startup = Path(home) / "profile_default" / "startup"
         startup.mkdir(parents=True)
+        # The kernel listens on localhost only; its warning that TCP is unencrypted would open every notebook's log.
+        (startup.parent / "ipython_kernel_config.py").write_text("c.IPKernelApp.log_level = 'ERROR'\n")
         (startup / "00-runner-tracing.py").write_text(
             "import importlib.util as _util\n"
             f"_spec = _util.spec_from_file_location('_runner_tracing', {str(Path(tracing.__file__))!r})\n"
@@ -204,13 +207,19 @@ def run_notebook(notebook, parameters, reports_dir, data_dir=None, log_output=Fa
 
 
 class _QuietPapermill(logging.Filter):
-    """Drops papermill's per-cell and start-up lines; cell output still streams."""
+    """Drops papermill's per-cell and start-up lines; cell output still streams.
+
+    Figures, images and Markdown have no text form: papermill would log their
+    repr ("<Figure size 640x400 with 1 Axes>"), so those go too.
+    """
 
     NOISE = ("Executing Cell ", "Ending Cell ", "Executing notebook with kernel", "Input Notebook:",
              "Output Notebook:", "Working directory:")
+    REPR = re.compile(r"<[\w.]+ (object|size [\dx.]+ with \d+ Axes)>")
 
     def filter(self, record):
-        return not str(record.msg).startswith(self.NOISE)
+        message = str(record.msg)
+        return not (message.startswith(self.NOISE) or self.REPR.fullmatch(message.strip()))
 
 
 _QUIET = _QuietPapermill()

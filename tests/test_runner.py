@@ -181,3 +181,15 @@ def test_papermill_cell_lines_are_quiet_but_output_streams(tmp_path, monkeypatch
     messages = [record.getMessage() for record in caplog.records if record.name.startswith("papermill")]
     assert any("before the failure" in message for message in messages)
     assert not any(message.startswith(("Executing Cell", "Ending Cell", "Input Notebook")) for message in messages)
+
+
+@pytest.mark.parametrize("message, shown", [
+    ("Executing Cell 3---------------------------------------", False),
+    ("<Figure size 640x400 with 1 Axes>", False),
+    ("<IPython.core.display.Markdown object>", False),
+    ("[a/32b0da114094bf5f] epoch 1/2 accuracy 0.1250 loss 2.3124 | 3.24 s/epoch, ETA 0:00:03", True),
+    ("train (200, 32, 32, 3), test (100, 32, 32, 3)", True),
+])
+def test_quiet_filter_keeps_progress_lines(message, shown):
+    record = logging.LogRecord("papermill", logging.INFO, __file__, 0, message, None, None)
+    assert runner._QUIET.filter(record) == shown

@@ -1,0 +1,114 @@
+"""The index and a report, opened in headless Chromium as a reader would open them.
+
+Needs Chromium (Debian: `apt-get install chromium`; .ci/run installs it) and
+the playwright package, which drives the system browser (no browser
+download). Without either the test is skipped and says why.
+"""
+
+import os
+import shutil
+import urllib.parse
+from pathlib import Path
+
+import pytest
+
+from lib import runner
+
+FIXTURES = Path(__file__).parent / "notebooks"
+BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+
+def chromium():
+    """The path of a Chromium on PATH, or None."""
+    return next((path for path in map(shutil.which, BROWSERS) if path), None)
+
+
+def _skip_reason():
+    reason = f"no Chromium on PATH (looked for {', '.join(BROWSERS)}; Debian: apt-get install chromium)"
+    if os.environ.get("BROWSER_INSTALL_ERROR"):
+        reason += f"; CI tried to install it: {os.environ['BROWSER_INSTALL_ERROR']}"
+    return reason
+
+
+def check_page(browser, path, screenshot):
+    """Open `path` and return its problems: console errors, broken images, links to missing files.
+
+    Links to other sites are not followed (the test runs offline); links
+    within the page must name an element that exists.
+    """
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    problems = []
+    page.on("console", lambda message: message.type == "error" and problems.append(f"console: {message.text}"))
+    page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
+    page.on("requestfailed", lambda request: problems.append(f"failed to load {request.url}"))
+    page.goto(path.as_uri(), wait_until="load")
+    broken = page.evaluate("Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0).map(i => i.src)")
+    problems += [f"broken image: {src[:80]}" for src in broken]
+    for href in page.evaluate("Array.from(document.querySelectorAll('a[href]')).map(a => a.href)"):
+        url = urllib.parse.urlparse(href)
+        if url.scheme == "file":
+            target = Path(urllib.parse.unquote(url.path))
+            if url.fragment and target == path:
+                if not page.query_selector(f"[id='{url.fragment}'], [name='{url.fragment}']"):
+                    problems.append(f"link to a missing anchor: {href}")
+            elif not target.is_file():
+                problems.append(f"link to a missing file: {href}")
+    page.screenshot(path=str(screenshot), full_page=True)
+    text = page.inner_text("body")
+    page.close()
+    return problems, text
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """Reports of a notebook that ran and one that failed, and their index."""
+    root = tmp_path_factory.mktemp("site")
+    with pytest.MonkeyPatch.context() as patch:
+        for variable in ("HISTORY_DIR", "CHECKPOINT_DIR", "FIGURE_DIR"):
+            patch.setenv(variable, str(root / variable.lower()))
+        patch.setattr(runner, "NOTEBOOK_DIR", FIXTURES)
+        status = runner.main(["--reports-dir", str(root / "reports"), "--quiet", "--profile", "smoke",
+                              "--only", "demo_report", "fails"])
+    assert status == 1  # `fails` fails, by design
+    return root / "reports"
+
+
+def test_index_links_the_reports_and_figures_of_a_run(site):
+    index = (site / "index.html").read_text()
+    assert '<a href="demo_report.html">demo_report</a>' in index
+    assert '<a href="../figure_dir/a_q1/demo_curve.png">demo_curve</a>' in index
+    assert "(published 0.5475, difference −0.0475)" in index
+    assert "not meaningful (smoke profile" in index
+    demo = (site / "demo_report.html").read_text()
+    assert 'id="provenance"' in demo and "profile smoke" in demo and "git commit" in demo
+    assert "google.colab" not in demo  # the Colab setup cell stays out of reports
+
+
+def test_index_and_reports_open_cleanly_in_chromium(site, tmp_path):
+    path = chromium()
+    if path is None:
+        pytest.skip(_skip_reason())
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed (see requirements.txt)")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=path, args=["--no-sandbox"])
+        try:
+            pages = {name: check_page(browser, site / f"{name}.html", tmp_path / f"{name}.png")
+                     for name in ("index", "demo_report", "fails")}
+        finally:
+            browser.close()
+    for name, (problems, _) in pages.items():
+        assert problems == [], name
+        assert (tmp_path / f"{name}.png").stat().st_size > 10_000, name
+    index_text = pages["index"][1]
+    for heading in ("Studies", "Reproduction check", "Provenance"):
+        assert heading in index_text
+    assert "ValueError: deliberate failure" in index_text
+    assert "Provenance: profile smoke" in pages["demo_report"][1]
+    assert "deliberate failure" in pages["fails"][1]
+
+
+def test_skip_reason_says_what_was_looked_for_and_why_the_install_failed(monkeypatch):
+    monkeypatch.setenv("BROWSER_INSTALL_ERROR", "apt-get install chromium failed: E: Unable to locate package chromium")
+    reason = _skip_reason()
+    assert reason.startswith("no Chromium on PATH (looked for chromium, chromium-browser, google-chrome")
+    assert reason.endswith("CI tried to install it: apt-get install chromium failed: E: Unable to locate package chromium")

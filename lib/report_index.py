@@ -124,6 +124,15 @@ def _link(target, text, reports_dir):
     return f'<a href="{html.escape(os.path.relpath(target, reports_dir))}">{html.escape(text)}</a>'
 
 
+def _figure_name(path):
+    """'feature_maps_0/0_C1' for figures/a_q1/feature_maps_0/0_C1.png (the question's folder left out)."""
+    try:
+        relative = Path(path).relative_to(paths.figure_dir())
+    except ValueError:
+        return Path(path).stem
+    return str(relative.with_suffix("").relative_to(relative.parts[0])) if len(relative.parts) > 1 else relative.stem
+
+
 def _rows(notebook_dir, records, results):
     """[(notebook name or None, [questions])]: every notebook, then questions no notebook claims."""
     names = sorted(path.stem for path in Path(notebook_dir).glob("*.ipynb"))
@@ -184,11 +193,11 @@ def _study_table(rows, records, results, reports_dir):
             if count:
                 wall.append(f"{q} training {seconds:.0f} s ({count} run{'s' * (count != 1)})")
         figures = record["figures"] if record else [str(p) for q in questions for p in sorted((paths.figure_dir() / q).rglob("*.png"))]
-        figure_links = " · ".join(_link(path, Path(path).stem, reports_dir) for path in figures if Path(path).is_file())
+        figure_links = " · ".join(_link(path, _figure_name(path), reports_dir) for path in figures if Path(path).is_file())
         lines.append(
             f'<tr id="row-{html.escape(name or questions[0])}"><td>{_link(report, name, reports_dir) if name else "–"}</td>'
             f"<td>{html.escape(', '.join(questions) or '–')}</td><td>{_status(record, first, report_link)}</td>"
-            f"<td>{html.escape(profile)}</td><td>{'<br>'.join(map(html.escape, wall)) or '–'}</td>"
+            f"<td>{html.escape(profile)}</td><td class=\"wall\">{'<br>'.join(map(html.escape, wall)) or '–'}</td>"
             f"<td>{''.join(_headline(q, r) for q, r in chosen.items())}</td><td class=\"figures\">{figure_links or '–'}</td></tr>"
         )
     return ("<table><thead><tr><th>notebook</th><th>question</th><th>status</th><th>profile</th><th>wall time</th>"
@@ -249,6 +258,7 @@ ul.numbers { margin: 0; padding-left: 1.1em; }
 .within td:nth-child(7), .ran { color: #1a7f37; }
 .skipped, tr.skipped td, tr.neutral td, tr.missing td { color: #666; }
 td.figures { max-width: 28em; }
+td.wall { white-space: nowrap; }
 """
 
 

@@ -170,6 +170,7 @@ def run_notebook(notebook, parameters, reports_dir, data_dir=None, log_output=Fa
     output = reports_dir / f"{notebook.stem}.ipynb"
     log_path = reports_dir / f".{notebook.stem}.trace.jsonl"
     log_path.unlink(missing_ok=True)
+    record_path(reports_dir, notebook.stem).unlink(missing_ok=True)  # an interrupted run leaves no stamp behind
     roots = [paths.history_dir(), paths.figure_dir(), *([data_dir] if data_dir else [])]
     start = reports.now()
     status, error = "ok", None

@@ -193,3 +193,21 @@ def test_papermill_cell_lines_are_quiet_but_output_streams(tmp_path, monkeypatch
 def test_quiet_filter_keeps_progress_lines(message, shown):
     record = logging.LogRecord("papermill", logging.INFO, __file__, 0, message, None, None)
     assert runner._QUIET.filter(record) == shown
+
+
+def test_an_interrupted_run_leaves_no_stamp(tmp_path, monkeypatch):
+    import papermill
+
+    reports_dir = tmp_path / "reports"
+    reports_dir.mkdir()
+    record = runner.record_path(reports_dir, "fails")
+    record.write_text('{"status": "ok"}')
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(papermill, "execute_notebook", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run_notebook(FIXTURES / "fails.ipynb", {"profile": "smoke"}, reports_dir)
+    assert not record.exists()
+    assert runner.stale_reason(FIXTURES / "fails.ipynb", "any", reports_dir) == "not run before"

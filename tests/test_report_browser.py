@@ -49,7 +49,9 @@ def check_page(browser, path, screenshot):
         if url.scheme == "file":
             target = Path(urllib.parse.unquote(url.path))
             if url.fragment and target == path:
-                if not page.query_selector(f"[id='{url.fragment}'], [name='{url.fragment}']"):
+                # As browsers do: the fragment as written, else percent-decoded (nbconvert's heading ids keep the escapes).
+                found = "ids => ids.some(a => document.getElementById(a) || document.getElementsByName(a).length)"
+                if not page.evaluate(found, [url.fragment, urllib.parse.unquote(url.fragment)]):
                     problems.append(f"link to a missing anchor: {href}")
             elif not target.is_file():
                 problems.append(f"link to a missing file: {href}")
@@ -94,10 +96,18 @@ def test_index_and_reports_open_cleanly_in_chromium(site, tmp_path):
         try:
             pages = {name: check_page(browser, site / f"{name}.html", tmp_path / f"{name}.png")
                      for name in ("index", "demo_report", "fails")}
+            broken = tmp_path / "broken.html"  # the checks find what they look for
+            broken.write_text('<img src="missing.png"><a href="nowhere.html">x</a><a href="#nope">y</a>'
+                              '<script>console.error("boom")</script>')
+            problems, _ = check_page(browser, broken, tmp_path / "broken.png")
         finally:
             browser.close()
-    for name, (problems, _) in pages.items():
-        assert problems == [], name
+    assert "console: boom" in problems and any("missing.png" in problem for problem in problems)
+    assert any(p.startswith("broken image:") for p in problems)
+    assert any(p.startswith("link to a missing file:") and p.endswith("nowhere.html") for p in problems)
+    assert any(p.startswith("link to a missing anchor:") and p.endswith("#nope") for p in problems)
+    for name, (found, _) in pages.items():
+        assert found == [], name
         assert (tmp_path / f"{name}.png").stat().st_size > 10_000, name
     index_text = pages["index"][1]
     for heading in ("Studies", "Reproduction check", "Provenance"):

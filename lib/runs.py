@@ -305,18 +305,37 @@ def fit_groups(groups, jobs=1, progress=True):
 def _start_worker(session, threads):
     # Runs before the worker's first operation, while thread pools can still be sized.
     _session.update(session)
+    set_threads(threads)
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+    elif keras.backend.backend() == "torch":
+        import torch
+
+        torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def set_threads(threads):
+    """Compute with `threads` CPU threads (TensorFlow, PyTorch); call before the first operation.
+
+    JAX sizes its thread pool from `XLA_FLAGS` when it starts, so this leaves
+    it as it is.
+
+    Args:
+        threads: a positive integer.
+    """
+    _check_positive_int("threads", threads)
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
 
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)
-        tf.config.experimental.enable_op_determinism()
     elif backend == "torch":
         import torch
 
         torch.set_num_threads(threads)
-        torch.use_deterministic_algorithms(True, warn_only=True)
 
 
 def _finished_history(config, path):

@@ -30,3 +30,23 @@ $(VENV)/.installed: requirements.txt
 
 clean:
 	rm -rf reports checkpoints figures/*/ histories/*/
+
+# make test-backends  [BACKENDS="jax torch"] [DATA_DIR=path]
+# The test suite under other Keras backends, in an environment of its own
+# (.venv-backends: requirements.txt plus requirements-backends.txt), so that
+# .venv stays TensorFlow only. `make test` is the TensorFlow run.
+BACKENDS ?= jax torch
+VENV_BACKENDS ?= .venv-backends
+
+.PHONY: test-backends
+
+test-backends: $(VENV_BACKENDS)/.installed
+	for backend in $(BACKENDS); do \
+		echo "== KERAS_BACKEND=$$backend"; \
+		KERAS_BACKEND=$$backend DATA_DIR="$(DATA_DIR)" $(VENV_BACKENDS)/bin/python -m pytest || exit 1; \
+	done
+
+$(VENV_BACKENDS)/.installed: requirements.txt requirements-backends.txt
+	$(PYTHON) -m venv $(VENV_BACKENDS)
+	$(VENV_BACKENDS)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-backends.txt
+	touch $@

@@ -53,6 +53,9 @@ PROFILES = {
 
 MODELS = {"cifar_cnn": models.build_cifar_cnn}
 
+# Keras dtype policies a run may compute with (`RunConfig.precision`).
+PRECISIONS = ("float32", "mixed_bfloat16")
+
 _session = {"profile": None, "data_dir": None}
 
 
@@ -123,6 +126,10 @@ class RunConfig:
         clipnorm: gradient clipping norm; 0 does not clip.
         batch_size: mini-batch size.
         seed: random seed for weights and shuffling.
+        precision: one of `PRECISIONS`. "float32" (the default) computes
+            as published; "mixed_bfloat16" keeps float32 weights but
+            computes layers in bfloat16, faster on CPUs with AVX512_BF16 or
+            AMX and on recent GPUs, slower elsewhere (bench/README.md).
     """
 
     study: str
@@ -137,9 +144,11 @@ class RunConfig:
     clipnorm: float = 0.0
     batch_size: int = 128
     seed: int = 0
+    precision: str = "float32"
 
     def __post_init__(self):
         _check_choice("model", self.model, tuple(MODELS))
+        _check_choice("precision", self.precision, PRECISIONS)
         _check_choice("data", self.data, tuple(datasets.SOURCES))
         _check_choice("optimizer", self.optimizer, models.OPTIMIZERS)
         _check_positive_int("epochs", self.epochs)
@@ -179,13 +188,13 @@ class Run:
     weights_path: object
 
     def load_model(self):
-        """The trained model, rebuilt by the factory with the saved weights."""
+        """The trained model, rebuilt by the factory (in the run's precision) with the saved weights."""
         if not self.weights_path.is_file():
             raise FileNotFoundError(
                 f"Weights of run {self.history_path.stem} not found at {self.weights_path}. "
                 f"Delete {self.history_path} to train the run again."
             )
-        model = MODELS[self.config.model](**self.config.model_kwargs)
+        model = _build_model(self.config)
         model.load_weights(self.weights_path)
         return model
 
@@ -296,18 +305,37 @@ def fit_groups(groups, jobs=1, progress=True):
 def _start_worker(session, threads):
     # Runs before the worker's first operation, while thread pools can still be sized.
     _session.update(session)
+    set_threads(threads)
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+    elif keras.backend.backend() == "torch":
+        import torch
+
+        torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def set_threads(threads):
+    """Compute with `threads` CPU threads (TensorFlow, PyTorch); call before the first operation.
+
+    JAX sizes its thread pool from `XLA_FLAGS` when it starts, so this leaves
+    it as it is.
+
+    Args:
+        threads: a positive integer.
+    """
+    _check_positive_int("threads", threads)
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
 
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)
-        tf.config.experimental.enable_op_determinism()
     elif backend == "torch":
         import torch
 
         torch.set_num_threads(threads)
-        torch.use_deterministic_algorithms(True, warn_only=True)
 
 
 def _finished_history(config, path):
@@ -341,7 +369,7 @@ def _epoch_order(seed, epoch, size):
 def _train(config, key, run_dir, progress):
     data = load_data(config)
     keras.utils.set_random_seed(config.seed)
-    model = MODELS[config.model](**config.model_kwargs)
+    model = _build_model(config)
     model.compile(
         optimizer=models.make_optimizer(config.optimizer, config.lr, config.momentum, config.clipnorm),
         loss="sparse_categorical_crossentropy",
@@ -385,6 +413,16 @@ def _train(config, key, run_dir, progress):
         "wall_time_s": sum(record["epoch_time_s"]),
         "provenance": provenance(started, ended, data.files),
     }
+
+
+def _build_model(config):
+    # The dtype policy is global in Keras: set it for this model's layers only.
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(config.precision)
+    try:
+        return MODELS[config.model](**config.model_kwargs)
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 @functools.lru_cache(maxsize=4)
@@ -500,7 +538,7 @@ def git_state():
 
 def _code_fingerprint(config):
     # The functions whose change changes what a run computes.
-    code = (MODELS[config.model], _train, _epoch_order, models.make_optimizer, *datasets.SOURCES[config.data].code)
+    code = (MODELS[config.model], _train, _build_model, _epoch_order, models.make_optimizer, *datasets.SOURCES[config.data].code)
     return hashlib.sha256("".join(inspect.getsource(function) for function in code).encode()).hexdigest()
 
 

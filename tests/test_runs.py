@@ -1,3 +1,4 @@
+import keras
 import pytest
 
 from lib import history, runs
@@ -17,7 +18,7 @@ def test_fit_writes_a_complete_history(session):
     assert set(h["metrics"]) == {"loss", "accuracy", "test_loss", "test_accuracy"}
     assert h["final"]["test_accuracy"] == h["metrics"]["test_accuracy"][-1]
     provenance = h["provenance"]
-    assert provenance["profile"] == "smoke" and provenance["backend"] == "tensorflow"
+    assert provenance["profile"] == "smoke" and provenance["backend"] == keras.backend.backend()
     assert provenance["device"].startswith(("CPU: ", "GPU: "))
     assert {"keras", "numpy", "git", "start", "end", "data_files"} <= set(provenance)
     assert run.load_model().count_params() == runs.MODELS["cifar_cnn"](c1=4, c2=6).count_params()
@@ -82,6 +83,7 @@ def test_incomplete_history_is_retrained(session):
         ({"model_kwargs": {"channels": 3}}, ValueError, r"Unknown model_kwargs for build_cifar_cnn: \['channels'\]"),
         ({"data_kwargs": {"train_size": 3}}, ValueError, r"Unknown data_kwargs for load_cifar10: \['train_size'\]"),
         ({"model_kwargs": [1]}, TypeError, r"`model_kwargs` must be a dict. Received: list."),
+        ({"precision": "float16"}, ValueError, r"Unknown precision: 'float16'. Expected one of \('float32', 'mixed_bfloat16'\)."),
     ],
 )
 def test_bad_configs(overrides, error, message):
@@ -104,3 +106,13 @@ def test_fit_needs_setup(monkeypatch):
     monkeypatch.setitem(runs._session, "profile", None)
     with pytest.raises(RuntimeError, match=r"Call runs.setup\(profile, data_dir\)"):
         runs.fit_cached(_config())
+
+
+def test_mixed_bfloat16_computes_in_bfloat16_and_leaves_the_global_policy(session):
+    run = runs.fit_cached(_config(precision="mixed_bfloat16"), progress=False)
+    assert run.config.key() != _config().key()
+    model = run.load_model()
+    assert model.get_layer("C1").compute_dtype == "bfloat16"
+    assert {variable.dtype for variable in model.weights} == {"float32"}  # weights stay float32
+    assert keras.config.dtype_policy().name == "float32"
+    assert run.history["status"] == "complete" and len(run.history["metrics"]["test_accuracy"]) == 2

@@ -194,3 +194,11 @@ def load_dbpedia(data_dir=None, encoding="char", train_per_class=None, test_per_
         vocabulary_size=len(vocabulary) if encoding == "word" else CHARACTERS,
         files=provenance,
     )
+
+
+def decode(ids, vocabulary=()):
+    """Ids back to text (padding dropped): bytes for character ids, words joined by spaces for word ids."""
+    ids = [int(i) for i in ids if i != PAD]
+    if not vocabulary:
+        return bytes(ids).decode("ascii", "replace")
+    return " ".join(vocabulary[i] for i in ids)

@@ -48,6 +48,8 @@ PROFILES = {
         "a": {"epochs": 50, "seeds": 1, "data_kwargs": _CIFAR_TRIM},
         "a_grid": {"epochs": 10, "seeds": 1, "data_kwargs": _CIFAR_TRIM},  # 25 runs
         "a_full_data": {"epochs": 10, "seeds": 1, "data_kwargs": {**_CIFAR_TRIM, "train_batches": 5}},  # 5x the images
+        "b_cnn": {"epochs": 40, "seeds": 1, "data_kwargs": {}},
+        "b_rnn": {"epochs": 20, "seeds": 1, "data_kwargs": {}},
     },
     "full": {
         "a": {"epochs": 1000, "seeds": 3, "data_kwargs": _CIFAR_TRIM},

@@ -62,8 +62,8 @@ def clean_text(text):
     Accents are folded to ASCII (é -> e), the typographic apostrophe becomes
     "'", any other run of characters becomes one space, and spaces collapse.
     """
-    folded = unicodedata.normalize("NFKD", text.replace("\u2019", "'").lower())
-    folded = folded.encode("ascii", "ignore").decode("ascii")
+    decomposed = unicodedata.normalize("NFKD", text.replace("\u2019", "'").lower())
+    folded = "".join(character for character in decomposed if not unicodedata.combining(character))
     return " ".join(_NOT_KEPT.sub(" ", folded).split())
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lib import paths
+from lib import paths, text_data
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR10_SHA256 = "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"
@@ -258,4 +258,7 @@ class Source:
 
 SOURCES = {
     "cifar10": Source(load_cifar10, cifar10_files, (load_cifar10, cifar10_files, read_cifar_batch, first_per_class)),
+    "dbpedia": Source(text_data.load_dbpedia, text_data.dbpedia_files, (
+        text_data.load_dbpedia, text_data.read_csv, text_data.clean_text, text_data.encode_chars, text_data.words,
+        text_data.build_vocabulary, text_data.encode_words, first_per_class)),
 }

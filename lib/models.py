@@ -85,3 +85,189 @@ def feature_maps(model, images, layer_names=("C1", "S1", "C2", "S2")):
     extractor = keras.Model(model.inputs, outputs)
     values = extractor.predict(images, verbose=0)
     return {name: keras.ops.convert_to_numpy(value) for name, value in zip(layer_names, values)}
+
+
+# Study B: DBpedia text classification (character and word CNNs and RNNs).
+RNN_CELLS = {"gru": layers.GRU, "lstm": layers.LSTM, "simple_rnn": layers.SimpleRNN}
+CHARACTERS = 256
+
+
+class OneHot(layers.Layer):
+    """Integer ids (N, T) -> one-hot floats (N, T, depth); with `mask_zero`, id 0 is masked (padding)."""
+
+    def __init__(self, depth, mask_zero=False, **kwargs):
+        super().__init__(**kwargs)
+        self.depth, self.mask_zero = depth, mask_zero
+
+    def call(self, ids):
+        return keras.ops.one_hot(ids, self.depth)
+
+    def compute_mask(self, ids, mask=None):
+        return keras.ops.not_equal(ids, 0) if self.mask_zero else None
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape, self.depth)
+
+
+class CharConv1D(layers.Layer):
+    """`Conv1D(filters, window, padding="valid")` over one-hot characters, computed by table lookup.
+
+    A window of one-hot rows selects one row of the kernel per offset, so the
+    convolution is a sum of `window` looked-up rows of `filters` values: no
+    multiplications by zeros. The kernel has Conv1D's shape (window,
+    characters, filters) and initialisation, so weights carry over between
+    the two (`tests/test_study_b.py` shows the outputs equal).
+    """
+
+    def __init__(self, filters, window, characters=CHARACTERS, activation=None, **kwargs):
+        super().__init__(**kwargs)
+        self.filters, self.window, self.characters = filters, window, characters
+        self.activation = keras.activations.get(activation)
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(shape=(self.window, self.characters, self.filters), initializer="glorot_uniform", name="kernel")
+        self.bias = self.add_weight(shape=(self.filters,), initializer="zeros", name="bias")
+
+    def call(self, ids):
+        ops = keras.ops
+        steps = ids.shape[1] - self.window + 1
+        offsets = ops.arange(self.window, dtype="int32")
+        windows = ops.take(ids, ops.arange(steps, dtype="int32")[:, None] + offsets[None, :], axis=1)  # (N, steps, window)
+        table = ops.reshape(self.kernel, (self.window * self.characters, self.filters))  # row k * characters + c
+        rows = ops.take(table, offsets * self.characters + ops.cast(windows, "int32"), axis=0)  # (N, steps, window, filters)
+        return self.activation(ops.sum(rows, axis=2) + self.bias)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[1] - self.window + 1, self.filters)
+
+
+def _check_rate(name, value):
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0.0 <= value < 1.0:
+        raise ValueError(f"Invalid value for `{name}`. Received: {name}={value!r}. Expected a rate in [0, 1).")
+
+
+def _check_count(name, value):
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"Invalid value for `{name}`. Received: {name}={value!r}. Expected a positive integer.")
+
+
+def _text_cnn_head(x, dropout, num_classes):
+    # S1 -> C2 -> S2 -> flatten -> (dropout) -> softmax, shared by both CNNs.
+    x = layers.MaxPooling1D(4, strides=2, padding="same", name="S1")(x)
+    x = layers.Conv1D(10, 20, padding="valid", activation="relu", name="C2")(x)
+    x = layers.MaxPooling1D(4, strides=2, padding="same", name="S2")(x)
+    x = layers.Flatten(name="flatten")(x)
+    if dropout:
+        x = layers.Dropout(dropout, name="dropout")(x)
+    return layers.Dense(num_classes, activation="softmax", name="output")(x)
+
+
+def build_char_cnn(dropout=0.0, num_classes=14, length=100, lookup=True):
+    """Study B Q1: character CNN over 100 character ids (uncompiled).
+
+    One-hot characters (length x 256) -> C1 10 filters 20x256 VALID ReLU -> S1
+    max-pool 4 stride 2 SAME -> C2 10 filters 20x1 VALID ReLU -> S2 max-pool
+    4 stride 2 SAME -> flatten -> dense softmax.
+
+    Args:
+        dropout: rate of a dropout before the softmax; 0 (the default) adds none.
+        num_classes: size of the softmax. Defaults to 14.
+        length: characters per text. Defaults to 100.
+        lookup: compute C1 as a table lookup (`CharConv1D`, fast) rather than
+            a Conv1D over one-hot input; the outputs are equal. Defaults to True.
+
+    Returns:
+        A `keras.Model` from ids (N, length) to class probabilities.
+    """
+    _check_rate("dropout", dropout)
+    _check_count("num_classes", num_classes)
+    _check_count("length", length)
+    ids = keras.Input(shape=(length,), dtype="int32", name="characters")
+    if lookup:
+        x = CharConv1D(10, 20, activation="relu", name="C1")(ids)
+    else:
+        x = layers.Conv1D(10, 20, padding="valid", activation="relu", name="C1")(OneHot(CHARACTERS, name="one_hot")(ids))
+    return keras.Model(ids, _text_cnn_head(x, dropout, num_classes), name="char_cnn")
+
+
+def build_word_cnn(vocabulary_size, embedding_size=20, dropout=0.0, num_classes=14, length=100):
+    """Study B Q2: word CNN over 100 word ids (uncompiled).
+
+    Embedding 20 -> C1 10 filters 20x20 VALID ReLU -> S1 -> C2 -> S2 as the
+    character CNN -> flatten -> dense softmax.
+
+    Args:
+        vocabulary_size: number of word ids (padding and out-of-vocabulary included).
+        embedding_size: embedding width. Defaults to 20.
+        dropout: rate of a dropout before the softmax; 0 (the default) adds none.
+        num_classes: size of the softmax. Defaults to 14.
+        length: words per text. Defaults to 100.
+
+    Returns:
+        A `keras.Model` from ids (N, length) to class probabilities.
+    """
+    for name, value in (("vocabulary_size", vocabulary_size), ("embedding_size", embedding_size), ("num_classes", num_classes), ("length", length)):
+        _check_count(name, value)
+    _check_rate("dropout", dropout)
+    ids = keras.Input(shape=(length,), dtype="int32", name="words")
+    x = layers.Embedding(vocabulary_size, embedding_size, name="embedding")(ids)
+    x = layers.Conv1D(10, 20, padding="valid", activation="relu", name="C1")(x)
+    return keras.Model(ids, _text_cnn_head(x, dropout, num_classes), name="word_cnn")
+
+
+def _text_rnn(ids, x, cell, units, num_layers, dropout, num_classes, name):
+    if cell not in RNN_CELLS:
+        raise ValueError(f"Unknown cell: {cell!r}. Expected one of {tuple(RNN_CELLS)}.")
+    for argument, value in (("units", units), ("num_layers", num_layers), ("num_classes", num_classes)):
+        _check_count(argument, value)
+    _check_rate("dropout", dropout)
+    for layer in range(1, num_layers + 1):
+        x = RNN_CELLS[cell](units, return_sequences=layer < num_layers, name=f"{cell}_{layer}")(x)
+        if dropout:
+            x = layers.Dropout(dropout, name=f"dropout_{layer}")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="output")(x)
+    return keras.Model(ids, outputs, name=name)
+
+
+def build_char_rnn(cell="gru", units=20, num_layers=1, dropout=0.0, num_classes=14, length=100):
+    """Study B Q3 (and Q5, Q6): a recurrent net over one-hot characters (uncompiled).
+
+    One-hot characters (padding id 0 masked) -> `num_layers` stacked cells of
+    `units` -> the last state -> dense softmax.
+
+    Args:
+        cell: "gru" (the default), "lstm" or "simple_rnn" (vanilla RNN).
+        units: state size of each layer. Defaults to 20.
+        num_layers: stacked recurrent layers. Defaults to 1.
+        dropout: rate of a dropout after each recurrent layer; 0 (the default) adds none.
+        num_classes: size of the softmax. Defaults to 14.
+        length: characters per text. Defaults to 100.
+
+    Returns:
+        A `keras.Model` from ids (N, length) to class probabilities.
+    """
+    _check_count("length", length)
+    ids = keras.Input(shape=(length,), dtype="int32", name="characters")
+    x = OneHot(CHARACTERS, mask_zero=True, name="one_hot")(ids)
+    return _text_rnn(ids, x, cell, units, num_layers, dropout, num_classes, f"char_{cell}")
+
+
+def build_word_rnn(vocabulary_size, cell="gru", units=20, num_layers=1, dropout=0.0, embedding_size=20, num_classes=14, length=100):
+    """Study B Q4 (and Q5, Q6): a recurrent net over word embeddings (uncompiled).
+
+    Embedding 20 (padding id 0 masked) -> `num_layers` stacked cells of
+    `units` -> the last state -> dense softmax.
+
+    Args:
+        vocabulary_size: number of word ids (padding and out-of-vocabulary included).
+        cell, units, num_layers, dropout, num_classes, length: as `build_char_rnn`.
+        embedding_size: embedding width. Defaults to 20.
+
+    Returns:
+        A `keras.Model` from ids (N, length) to class probabilities.
+    """
+    for name, value in (("vocabulary_size", vocabulary_size), ("embedding_size", embedding_size), ("length", length)):
+        _check_count(name, value)
+    ids = keras.Input(shape=(length,), dtype="int32", name="words")
+    x = layers.Embedding(vocabulary_size, embedding_size, mask_zero=True, name="embedding")(ids)
+    return _text_rnn(ids, x, cell, units, num_layers, dropout, num_classes, f"word_{cell}")

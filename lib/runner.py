@@ -40,6 +40,15 @@ FULL_PROFILE_CPU_HOURS = {
     "a_q3_variants": 15.7,  # 4 variants x 3 seeds
     "a_q4_compare": 0.0,
     "a_x_full_data": 6.5,  # 1 run on 5x the images
+    # Study B: 250 epochs x the seconds per epoch measured on the 2-core CPU
+    # (under load from other jobs): char CNN 1.4, word CNN 2.2, char GRU 8.1,
+    # word GRU 6.8, LSTM 5.3, vanilla RNN 3.0, two-layer GRU 8.3.
+    "b_q1_char_cnn": 0.1,
+    "b_q2_word_cnn": 0.15,
+    "b_q3_char_rnn": 0.56,
+    "b_q4_word_rnn": 0.47,
+    "b_q5_dropout": 1.3,  # the four models again, with dropout
+    "b_q6_rnn_variants": 3.3,  # 8 runs: vanilla RNN, LSTM, 2-layer GRU, clipping, char and word
 }
 
 

@@ -1,6 +1,7 @@
 """Figures: learning curves and feature maps, saved as PNG under `figures/`."""
 
-import math
+import contextlib
+import io
 
 import matplotlib
 
@@ -111,11 +112,9 @@ def image(pixels, title, name):
 
 
 def feature_maps(activations, name):
-    """Each layer's channels as grayscale tiles, one figure per layer.
+    """Each layer's channels as grayscale tiles, one figure per layer (keract).
 
-    Values are scaled to [0, 1] per layer so the tiles share one display
-    range. Drawn with matplotlib alone (keract's plotting imports TensorFlow),
-    so the figures are the same under every Keras backend.
+    Values are scaled to [0, 1] per layer so the tiles share one display range.
 
     Args:
         activations: dict of layer name -> array (1, H, W, C).
@@ -125,22 +124,15 @@ def feature_maps(activations, name):
     Returns:
         The list of saved PNG paths, in layer order.
     """
+    import keract  # imports TensorFlow, so only when maps are drawn
+
+    scaled = {}
     for layer, values in activations.items():
         if values.ndim != 4 or values.shape[0] != 1:
             raise ValueError(f"Activations of {layer!r} have shape {values.shape}; expected (1, H, W, C).")
-    written = []
-    for index, (layer, values) in enumerate(activations.items()):
         low, high = float(values.min()), float(values.max())
-        scaled = (values[0] - low) / (high - low) if high > low else np.zeros_like(values[0])
-        channels = scaled.shape[-1]
-        columns = math.ceil(math.sqrt(channels))
-        rows = math.ceil(channels / columns)
-        figure, axes = plt.subplots(rows, columns, figsize=(7, 7), squeeze=False)
-        for channel, tile in enumerate(axes.flat):
-            if channel < channels:
-                tile.imshow(scaled[..., channel], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-            tile.axis("off")
-        figure.suptitle(f"{layer} {tuple(values.shape[1:])}")
-        written.append(save(figure, f"{name}/{index}_{layer}"))
-        plt.close(figure)
-    return written
+        scaled[layer] = (values - low) / (high - low) if high > low else np.zeros_like(values)
+    directory = paths.figure_dir() / name
+    with contextlib.redirect_stdout(io.StringIO()):  # keract prints each layer's shape
+        keract.display_activations(scaled, cmap="gray", save=True, directory=str(directory), fig_size=(7, 7))
+    return [directory / f"{index}_{layer}.png" for index, layer in enumerate(scaled)]

@@ -16,6 +16,7 @@ import math
 import multiprocessing
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -553,8 +554,24 @@ def git_state():
 
 def _code_fingerprint(config):
     # The functions whose change changes what a run computes.
-    code = (MODELS[config.model], _train, _build_model, _epoch_order, models.make_optimizer, *datasets.SOURCES[config.data].code)
-    return hashlib.sha256("".join(inspect.getsource(function) for function in code).encode()).hexdigest()
+    code = (_train, _build_model, _epoch_order, models.make_optimizer, *datasets.SOURCES[config.data].code)
+    sources = [inspect.getsource(function) for function in code] + model_code(MODELS[config.model])
+    return hashlib.sha256("".join(sources).encode()).hexdigest()
+
+
+def model_code(factory):
+    """Source of `factory` and of every function and class of lib/models.py it uses, directly or not."""
+    found, todo = {}, [factory]
+    while todo:
+        item = todo.pop()
+        if item.__name__ in found:
+            continue
+        found[item.__name__] = inspect.getsource(item)
+        for name in set(re.findall(r"[A-Za-z_]\w*", found[item.__name__])):
+            value = vars(models).get(name)
+            if (inspect.isfunction(value) or inspect.isclass(value)) and value.__module__ == models.__name__:
+                todo.append(value)
+    return [found[name] for name in sorted(found)]
 
 
 def _data_fingerprint(name, data_kwargs):

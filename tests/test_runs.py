@@ -1,7 +1,7 @@
 import keras
 import pytest
 
-from lib import history, runs
+from lib import history, models, runs
 
 
 def _config(**overrides):
@@ -116,3 +116,9 @@ def test_mixed_bfloat16_computes_in_bfloat16_and_leaves_the_global_policy(sessio
     assert {variable.dtype for variable in model.weights} == {"float32"}  # weights stay float32
     assert keras.config.dtype_policy().name == "float32"
     assert run.history["status"] == "complete" and len(run.history["metrics"]["test_accuracy"]) == 2
+
+
+def test_a_model_key_covers_the_layers_and_helpers_its_factory_uses():
+    used = "".join(runs.model_code(models.build_char_cnn))
+    assert "class CharConv1D" in used and "class OneHot" in used and "def _text_cnn_head" in used
+    assert "def build_word_rnn" not in used

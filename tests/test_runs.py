@@ -116,3 +116,8 @@ def test_mixed_bfloat16_computes_in_bfloat16_and_leaves_the_global_policy(sessio
     assert {variable.dtype for variable in model.weights} == {"float32"}  # weights stay float32
     assert keras.config.dtype_policy().name == "float32"
     assert run.history["status"] == "complete" and len(run.history["metrics"]["test_accuracy"]) == 2
+
+
+def test_set_threads_needs_a_positive_count():
+    with pytest.raises(ValueError, match=r"Invalid value for `threads`. Received: threads=0. Expected a positive integer."):
+        runs.set_threads(0)

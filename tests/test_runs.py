@@ -122,3 +122,8 @@ def test_a_model_key_covers_the_layers_and_helpers_its_factory_uses():
     used = "".join(runs.model_code(models.build_char_cnn))
     assert "class CharConv1D" in used and "class OneHot" in used and "def _text_cnn_head" in used
     assert "def build_word_rnn" not in used
+
+
+def test_set_threads_needs_a_positive_count():
+    with pytest.raises(ValueError, match=r"Invalid value for `threads`. Received: threads=0. Expected a positive integer."):
+        runs.set_threads(0)

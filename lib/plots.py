@@ -174,7 +174,7 @@ def image_grid(rows, titles, title, name):
         name: file name under `figures/`, without ".png".
     """
     columns = max(len(row) for row in rows)
-    figure, axes = plt.subplots(len(rows), columns, figsize=(1.7 * columns, 1.9 * len(rows) + 0.4), squeeze=False)
+    figure, axes = plt.subplots(len(rows), columns, figsize=(1.8 * columns, 2.1 * len(rows) + 0.4), squeeze=False)
     for axis_row, images, captions in zip(axes, rows, titles):
         for axis, image_, caption in zip(axis_row, images, captions):
             axis.imshow(np.squeeze(image_), cmap="gray", vmin=0, vmax=1, interpolation="nearest")

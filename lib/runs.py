@@ -45,10 +45,11 @@ PROFILES = {
         "a_grid": {"epochs": 2, "seeds": 1, "data_kwargs": {"train_per_class": 20, "test_per_class": 10}},
         "a_full_data": {"epochs": 2, "seeds": 1, "data_kwargs": {"train_per_class": 20, "test_per_class": 10, "train_batches": 5}},
         "c_cnn": {"epochs": 1, "seeds": 1, "data_kwargs": {"train_per_class": 20, "test_per_class": 10}},
-        "c_rnn": {"epochs": 2, "seeds": 1, "data_kwargs": _MNIST_TINY},
-        "c_rnn_grid": {"epochs": 1, "seeds": 1, "data_kwargs": _MNIST_TINY, "axes": {"units": [16], "lr": [0.01]}},
-        "d_rnn": {"epochs": 2, "seeds": 1, "data_kwargs": _MNIST_TINY, "attack_images": 20,
-                  "axes": {"lr": [0.001, 0.1], "batch_size": [32, 256], "units": [32, 512], "lstm_units": [100]}},
+        "c_rnn": {"epochs": 1, "seeds": 1, "data_kwargs": _MNIST_TINY},
+        "c_rnn_grid": {"epochs": 1, "seeds": 1, "data_kwargs": _MNIST_TINY, "axes": {"num_layers": [2], "units": [16], "lr": [0.01]}},
+        # D2's 128-unit runs are D1's batch-128 runs: 10 runs in all.
+        "d_rnn": {"epochs": 1, "seeds": 1, "data_kwargs": _MNIST_TINY, "attack_images": 10,
+                  "axes": {"lr": [0.001, 0.1], "batch_size": [32, 128], "units": [128, 512], "lstm_units": [100]}},
     },
     "quick": {
         "a": {"epochs": 50, "seeds": 1, "data_kwargs": _CIFAR_TRIM},

@@ -172,17 +172,21 @@ def attack_examples(model, images, labels, targets, epsilon, steps=10):
 
     Returns:
         (rows, titles): `rows` is [originals, untargeted, targeted] image
-        arrays; `titles` the matching captions "<predicted> (<probability>)".
+        arrays; `titles` the matching captions: the predicted class and its
+        probability, and the probability of the target (originals and
+        targeted) or of the true class (untargeted).
     """
     from lib import attacks
 
     untargeted = attacks.fgsm(model, images, labels, epsilon)
     targeted = attacks.targeted_iterative(model, images, targets, epsilon, steps)
-    rows, titles = [images, untargeted, targeted], []
-    for name, batch in zip(("original", f"FGSM ε={epsilon:g}", f"target ε={epsilon:g}"), rows):
-        probabilities = attacks.probabilities(model, batch)
-        titles.append([f"{name}\n{p.argmax()} ({p.max():.2f})" + (f", {t}: {p[t]:.2f}" if name.startswith("target") else "")
-                       for p, t in zip(probabilities, targets)])
+    rows = [images, untargeted, targeted]
+    before, fgsm_after, targeted_after = (attacks.probabilities(model, batch) for batch in rows)
+    titles = [
+        [f"said {p.argmax()} ({p.max():.2f})\n{t} at {p[t]:.2f}" for p, t in zip(before, targets)],
+        [f"FGSM: said {p.argmax()} ({p.max():.2f})\ntrue {y} at {p[y]:.2f}" for p, y in zip(fgsm_after, labels)],
+        [f"aim {t}: said {p.argmax()} ({p.max():.2f})\n{t} at {p[t]:.2f}" for p, t in zip(targeted_after, targets)],
+    ]
     return rows, titles
 
 

@@ -43,6 +43,20 @@ def _gradient_torch(model, images, labels):
 _GRADIENTS = {"tensorflow": _gradient_tensorflow, "jax": _gradient_jax, "torch": _gradient_torch}
 
 
+def _batches(images, labels):
+    """(images, labels) tensors of at most `BATCH_SIZE` examples."""
+    for start in range(0, len(images), BATCH_SIZE):
+        yield (ops.convert_to_tensor(np.asarray(images[start : start + BATCH_SIZE], dtype=np.float32)),
+               ops.convert_to_tensor(np.asarray(labels[start : start + BATCH_SIZE], dtype=np.int32)))
+
+
+def _gradient(model, images, labels):
+    backend = keras.backend.backend()
+    if backend not in _GRADIENTS:
+        raise ValueError(f"Unsupported Keras backend: {backend!r}. Expected one of {tuple(_GRADIENTS)}.")
+    return _GRADIENTS[backend](model, images, labels)
+
+
 def input_gradient(model, images, labels):
     """Gradient of the cross-entropy of `labels` with respect to `images`.
 
@@ -57,15 +71,7 @@ def input_gradient(model, images, labels):
     Returns:
         float32 numpy array shaped like `images`.
     """
-    backend = keras.backend.backend()
-    if backend not in _GRADIENTS:
-        raise ValueError(f"Unsupported Keras backend: {backend!r}. Expected one of {tuple(_GRADIENTS)}.")
-    parts = []
-    for start in range(0, len(images), BATCH_SIZE):
-        x = ops.convert_to_tensor(np.asarray(images[start : start + BATCH_SIZE], dtype=np.float32))
-        y = ops.convert_to_tensor(np.asarray(labels[start : start + BATCH_SIZE], dtype=np.int32))
-        parts.append(ops.convert_to_numpy(_GRADIENTS[backend](model, x, y)))
-    return np.concatenate(parts).astype(np.float32)
+    return np.concatenate([ops.convert_to_numpy(_gradient(model, x, y)) for x, y in _batches(images, labels)])
 
 
 def _check_epsilon(epsilon):
@@ -89,9 +95,8 @@ def fgsm(model, images, labels, epsilon):
         The adversarial images (float32 numpy array).
     """
     _check_epsilon(epsilon)
-    images = np.asarray(images, dtype=np.float32)
-    gradient = input_gradient(model, images, labels)
-    return np.clip(images + epsilon * np.sign(gradient), 0.0, 1.0).astype(np.float32)
+    adversarial = [ops.clip(x + epsilon * ops.sign(_gradient(model, x, y)), 0.0, 1.0) for x, y in _batches(images, labels)]
+    return np.concatenate([ops.convert_to_numpy(batch) for batch in adversarial])
 
 
 def targeted_iterative(model, images, targets, epsilon, steps=10, step_size=None):
@@ -117,13 +122,15 @@ def targeted_iterative(model, images, targets, epsilon, steps=10, step_size=None
     if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
         raise ValueError(f"Invalid value for `steps`. Received: steps={steps!r}. Expected a positive integer.")
     step_size = 2.5 * epsilon / steps if step_size is None else step_size
-    original = np.asarray(images, dtype=np.float32)
-    adversarial = original.copy()
-    for _ in range(steps):
-        adversarial = adversarial - step_size * np.sign(input_gradient(model, adversarial, targets))
-        adversarial = np.clip(adversarial, original - epsilon, original + epsilon)
-        adversarial = np.clip(adversarial, 0.0, 1.0).astype(np.float32)
-    return adversarial
+    parts = []
+    for original, target in _batches(images, targets):
+        low, high = ops.maximum(original - epsilon, 0.0), ops.minimum(original + epsilon, 1.0)
+        adversarial = original
+        for _ in range(steps):
+            adversarial = adversarial - step_size * ops.sign(_gradient(model, adversarial, target))
+            adversarial = ops.minimum(ops.maximum(adversarial, low), high)
+        parts.append(ops.convert_to_numpy(adversarial))
+    return np.concatenate(parts)
 
 
 def probabilities(model, images):

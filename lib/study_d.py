@@ -8,7 +8,7 @@ import itertools
 
 import numpy as np
 
-from lib import history, runs
+from lib import runs
 
 SIMPLE_RNN_UNITS = 128  # D1's network (our choice: the write-up's table is over lr and batch only)
 BATCH_SIZE = 128

@@ -53,7 +53,16 @@ def cnn_config(profile, name="adam_lr_1e-3", data="cifar10_gray", seed=0, epochs
 
 
 def rnn_config(profile, cell="simple_rnn", units=64, num_layers=1, optimizer="adam", lr=1e-3, seed=0, epochs=None, scale="c_rnn"):
-    """One MNIST row-by-row RNN run (batch 128)."""
+    """One MNIST row-by-row RNN run (batch 128).
+
+    Args:
+        profile: "smoke", "quick" or "full".
+        cell, units, num_layers: see `lib.models.build_sequence_rnn`.
+        optimizer, lr: see `lib.models.make_optimizer`.
+        seed: random seed.
+        epochs: overrides the profile's epochs.
+        scale: the profile key, "c_rnn" (C3) or "c_rnn_grid" (C4).
+    """
     settings = runs.profile_settings(profile, scale, epochs)
     return runs.RunConfig(
         study="c", model="sequence_rnn", data="mnist", epochs=settings["epochs"],

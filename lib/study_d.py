@@ -29,7 +29,16 @@ def axes(profile):
 
 
 def config(profile, cell="simple_rnn", units=SIMPLE_RNN_UNITS, optimizer="adam", lr=1e-3, batch_size=BATCH_SIZE, seed=0, epochs=None):
-    """One Study D run on MNIST rows."""
+    """One Study D run on MNIST rows (profile key "d_rnn").
+
+    Args:
+        profile: "smoke", "quick" or "full".
+        cell, units: see `lib.models.build_sequence_rnn` (one layer).
+        optimizer, lr: see `lib.models.make_optimizer`.
+        batch_size: mini-batch size.
+        seed: random seed.
+        epochs: overrides the profile's epochs.
+    """
     settings = runs.profile_settings(profile, "d_rnn", epochs)
     return runs.RunConfig(
         study="d", model="sequence_rnn", data="mnist", epochs=settings["epochs"],

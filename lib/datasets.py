@@ -20,11 +20,17 @@ from lib import paths, text_data
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR10_SHA256 = "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"
 CIFAR10_DIR = "cifar-10-batches-py"
+# The file keras.datasets.mnist downloads (60,000 training digits).
+MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
+MNIST_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
+MNIST_FILE = "mnist/mnist.npz"
 
 # sha256 of batch files whose origin we know, so reports can say which copy ran.
 KNOWN_FILES = {
     "2463c4ae1b94eaadf5494dbfa575668582a7139c9532ace6157abc814afe961a": "offline JPEG re-encoded copy",
     "b6bce4a5194e82c39cc1927a5dad18b70b767003d395edcdabbe2ca520e4b34d": "offline JPEG re-encoded copy",
+    MNIST_SHA256: "official keras.datasets download (60,000 training digits)",
+    "1ca2ab1949524c2c3a332e7dcb82498e8671fe38b9004fd0e3f3af85567269d4": "offline copy (9,997 training digits)",
 }
 
 # The only globals a CIFAR-10 batch needs: numpy array reconstruction, plus
@@ -240,6 +246,115 @@ def load_cifar10(data_dir=None, train_per_class=None, test_per_class=200, train_
     )
 
 
+def to_grayscale_28(images):
+    """RGB images (N, 32, 32, 3) in [0, 1] as (N, 28, 28, 1) grayscale, as Study C uses CIFAR-10.
+
+    Luma with the ITU-R BT.601 weights (what PIL's "L" mode uses), then an
+    antialiased bilinear resize of the whole image to 28x28 (a crop would
+    drop the border).
+
+    Args:
+        images: float array (N, H, W, 3).
+
+    Returns:
+        float32 array (N, 28, 28, 1) in [0, 1].
+    """
+    import keras
+
+    images = np.asarray(images, dtype=np.float32)
+    if images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(f"Invalid value for `images`: shape {images.shape}. Expected (N, H, W, 3) RGB images.")
+    gray = images @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    resized = keras.ops.image.resize(gray[..., None], (28, 28), interpolation="bilinear", antialias=True)
+    return np.clip(keras.ops.convert_to_numpy(resized), 0.0, 1.0).astype(np.float32)
+
+
+def load_cifar10_gray(data_dir=None, train_per_class=None, test_per_class=100, train_batches=1):
+    """Study C's CIFAR-10: 28x28 grayscale, 1,000 training and 100 test images per class.
+
+    Reads the same files as `load_cifar10` (see `to_grayscale_28` for the
+    conversion); the test images are the first `test_per_class` of each
+    class in `test_batch`.
+
+    Args:
+        data_dir: data directory; defaults to `lib.paths.data_dir()`.
+        train_per_class: keep the first N training images of each class;
+            `None` (the default) keeps all of `data_batch_1` (1,000 per class).
+        test_per_class: first N test images of each class. Defaults to 100.
+        train_batches: see `load_cifar10`.
+
+    Returns:
+        `ImageData` with images of shape (28, 28, 1).
+    """
+    data = load_cifar10(data_dir, train_per_class, test_per_class, train_batches)
+    return dataclasses.replace(data, x_train=to_grayscale_28(data.x_train), x_test=to_grayscale_28(data.x_test))
+
+
+def mnist_files(data_dir=None, **_subset):
+    """{"mnist.npz": Path}, downloading the keras.datasets file when it is missing.
+
+    Args:
+        data_dir: data directory; defaults to `lib.paths.data_dir()`.
+        **_subset: the loader's other arguments, which need no files.
+
+    Raises:
+        FileNotFoundError: the file is missing and the download failed.
+    """
+    path = paths.data_dir(data_dir) / MNIST_FILE
+    if not path.is_file():
+        import keras
+
+        print(f"MNIST file missing at {path}; downloading {MNIST_URL}")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            keras.utils.get_file(fname=path.name, origin=MNIST_URL, file_hash=MNIST_SHA256,
+                                 cache_dir=str(path.parent), cache_subdir="")
+        except Exception as error:  # any failure ends in the same advice
+            raise FileNotFoundError(
+                f"MNIST file mnist.npz not found at {path}, and downloading {MNIST_URL} failed "
+                f"({type(error).__name__}: {error}). Download it (sha256 {MNIST_SHA256}) to {path}, "
+                f"or point DATA_DIR (make DATA_DIR=...) at a directory holding {MNIST_FILE}."
+            ) from None
+    return {"mnist.npz": path}
+
+
+def load_mnist(data_dir=None, train_per_class=None, test_per_class=None):
+    """MNIST digits as (N, 28, 28, 1) images in [0, 1]; an RNN reads the 28 rows as time steps.
+
+    The same code reads the 60,000-digit keras.datasets file and the offline
+    9,997-digit copy (same npz layout); the history's provenance says which.
+
+    Args:
+        data_dir: data directory; defaults to `lib.paths.data_dir()`.
+        train_per_class: keep the first N training digits of each class;
+            `None` (the default) keeps all.
+        test_per_class: the same for the 10,000 test digits.
+
+    Returns:
+        `ImageData` with class names "0" ... "9".
+    """
+    path = mnist_files(data_dir)["mnist.npz"]
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            x_train, y_train, x_test, y_test = (arrays[name] for name in ("x_train", "y_train", "x_test", "y_test"))
+    except (KeyError, ValueError, OSError) as error:
+        raise ValueError(f"{path} is not a keras.datasets MNIST file ({error}); expected sha256 {MNIST_SHA256}.") from None
+    train, test = first_per_class(y_train, train_per_class), first_per_class(y_test, test_per_class)
+    digest = _sha256(path)
+
+    def images(x):
+        return (x[..., None] / np.float32(255.0)).astype(np.float32)
+
+    return ImageData(
+        x_train=images(x_train[train]),
+        y_train=y_train[train].astype(np.int64),
+        x_test=images(x_test[test]),
+        y_test=y_test[test].astype(np.int64),
+        class_names=tuple(str(digit) for digit in range(10)),
+        files={"mnist.npz": {"sha256": digest, "copy": KNOWN_FILES.get(digest, "user-provided")}},
+    )
+
+
 @dataclasses.dataclass(frozen=True)
 class Source:
     """A data set as runs see it.
@@ -261,4 +376,7 @@ SOURCES = {
     "dbpedia": Source(text_data.load_dbpedia, text_data.dbpedia_files, (
         text_data.load_dbpedia, text_data.read_csv, text_data.clean_text, text_data.encode_chars, text_data.words,
         text_data.build_vocabulary, text_data.encode_words, first_per_class)),
+    "cifar10_gray": Source(load_cifar10_gray, cifar10_files,
+                           (load_cifar10_gray, to_grayscale_28, load_cifar10, cifar10_files, read_cifar_batch, first_per_class)),
+    "mnist": Source(load_mnist, mnist_files, (load_mnist, mnist_files, first_per_class)),
 }

@@ -136,3 +136,64 @@ def feature_maps(activations, name):
     with contextlib.redirect_stdout(io.StringIO()):  # keract prints each layer's shape
         keract.display_activations(scaled, cmap="gray", save=True, directory=str(directory), fig_size=(7, 7))
     return [directory / f"{index}_{layer}.png" for index, layer in enumerate(scaled)]
+
+
+def filter_grid(kernel, title, name, columns=8):
+    """A convolution's filters as grayscale tiles, each scaled to its own range.
+
+    Args:
+        kernel: array (height, width, 1, filters), a Conv2D kernel on one channel.
+        title: figure title.
+        name: file name under `figures/`, without ".png".
+    """
+    kernel = np.asarray(kernel)
+    if kernel.ndim != 4 or kernel.shape[2] != 1:
+        raise ValueError(f"Invalid kernel shape {kernel.shape}. Expected (height, width, 1, filters).")
+    count = kernel.shape[-1]
+    rows = -(-count // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(1.1 * columns, 1.1 * rows + 0.5), squeeze=False)
+    for index, axis in enumerate(axes.flat):
+        axis.axis("off")
+        if index < count:
+            tile = kernel[:, :, 0, index]
+            low, high = tile.min(), tile.max()
+            axis.imshow((tile - low) / (high - low) if high > low else np.zeros_like(tile), cmap="gray", interpolation="nearest")
+            axis.set_title(str(index), fontsize=7)
+    figure.suptitle(title)
+    save(figure, name)
+    return figure
+
+
+def image_grid(rows, titles, title, name):
+    """Rows of grayscale images in [0, 1] with a caption under each.
+
+    Args:
+        rows: list of arrays (N, H, W) or (N, H, W, 1), one per figure row.
+        titles: list of lists of captions, shaped like `rows`.
+        title: figure title.
+        name: file name under `figures/`, without ".png".
+    """
+    columns = max(len(row) for row in rows)
+    figure, axes = plt.subplots(len(rows), columns, figsize=(1.8 * columns, 2.1 * len(rows) + 0.4), squeeze=False)
+    for axis_row, images, captions in zip(axes, rows, titles):
+        for axis, image_, caption in zip(axis_row, images, captions):
+            axis.imshow(np.squeeze(image_), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+            axis.set_title(caption, fontsize=8)
+        for axis in axis_row:
+            axis.axis("off")
+    figure.suptitle(title)
+    figure.tight_layout()
+    save(figure, name)
+    return figure
+
+
+def lines(frame, title, name, xlabel, ylabel):
+    """Each column of a DataFrame against its index, with markers."""
+    figure, axes = plt.subplots(figsize=(6.4, 4))
+    for column in frame.columns:
+        axes.plot(frame.index, frame[column], marker="o", label=str(column))
+    axes.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    axes.grid(alpha=0.3)
+    axes.legend()
+    save(figure, name)
+    return figure

@@ -49,6 +49,19 @@ FULL_PROFILE_CPU_HOURS = {
     "b_q4_word_rnn": 0.47,
     "b_q5_dropout": 1.3,  # the four models again, with dropout
     "b_q6_rnn_variants": 3.3,  # 8 runs: vanilla RNN, LSTM, 2-layer GRU, clipping, char and word
+    # Studies C and D: epoch times measured on this 2-core machine (under
+    # contention with other jobs), MNIST ones x6 for the 60,000 training
+    # digits a download gives (the offline copy has 9,997). CIFAR CNN ~15
+    # s/epoch; SimpleRNN 128 1.1 (batch 128) to 2.7 (batch 32), 512 units
+    # 10; LSTM 128 5, 2x128 GRU 11 s/epoch on 9,997 digits.
+    "c_c1_cifar_cnn": 0.4,  # 3 runs x 30 epochs
+    "c_c2_filters": 0.0,  # reads C1's run
+    "c_c3_mnist_rnn": 0.1,  # 4 SimpleRNN runs x 10 epochs
+    "c_c4_lstm_gru": 1.8,  # 16 LSTM/GRU runs + SimpleRNN + CNN, 10 epochs
+    "d_d1_lr_batch": 0.2,  # 16 SimpleRNN runs x 5 epochs
+    "d_d2_hidden_units": 0.5,  # 20 runs x 5 epochs (4 shared with D1), 512 units dominate
+    "d_d3_lstm": 0.2,  # 4 LSTM runs x 5 epochs
+    "d_d4_adversarial": 0.1,  # reads D1-D3's runs; attacks on 10,000 digits
 }
 
 

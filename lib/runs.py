@@ -32,11 +32,17 @@ PROFILE_NAMES = ("smoke", "quick", "full")
 # question's many runs need their own scale), one code path: smoke runs in
 # seconds for tests, quick gives meaningful numbers on a CPU in minutes, full
 # is the study as published (for a GPU). `seeds` is how many seeds a question
-# that averages over seeds trains per configuration.
+# that averages over seeds trains per configuration. `axes` (Studies C and D)
+# cuts a grid's axes to the values given, so that smoke tests stay seconds;
+# an axis not named keeps all its values. `attack_images` is how many test
+# digits Study D's attacks use.
 _CIFAR_TRIM = {"train_per_class": None, "test_per_class": 200}
 # Study B: the CNNs (about 1 s per epoch on a 2-core CPU) get more quick
 # epochs than the RNNs (5-8 s per epoch); full is the course's 250 epochs.
 _DBPEDIA_SMOKE = {"train_per_class": 5, "test_per_class": 2}
+_CIFAR_GRAY = {"train_per_class": None, "test_per_class": 100}  # Study C: 1,000 / 100 per class
+_MNIST_ALL = {"train_per_class": None, "test_per_class": None}
+_MNIST_TINY = {"train_per_class": 20, "test_per_class": 10}
 PROFILES = {
     "smoke": {
         "a": {"epochs": 2, "seeds": 1, "data_kwargs": {"train_per_class": 20, "test_per_class": 10}},
@@ -44,6 +50,12 @@ PROFILES = {
         "a_full_data": {"epochs": 2, "seeds": 1, "data_kwargs": {"train_per_class": 20, "test_per_class": 10, "train_batches": 5}},
         "b_cnn": {"epochs": 2, "seeds": 1, "data_kwargs": _DBPEDIA_SMOKE},
         "b_rnn": {"epochs": 2, "seeds": 1, "data_kwargs": _DBPEDIA_SMOKE},
+        "c_cnn": {"epochs": 1, "seeds": 1, "data_kwargs": {"train_per_class": 20, "test_per_class": 10}},
+        "c_rnn": {"epochs": 1, "seeds": 1, "data_kwargs": _MNIST_TINY},
+        "c_rnn_grid": {"epochs": 1, "seeds": 1, "data_kwargs": _MNIST_TINY, "axes": {"num_layers": [2], "units": [16], "lr": [0.01]}},
+        # D2's 128-unit runs are D1's batch-128 runs: 10 runs in all.
+        "d_rnn": {"epochs": 1, "seeds": 1, "data_kwargs": _MNIST_TINY, "attack_images": 10,
+                  "axes": {"lr": [0.001, 0.1], "batch_size": [32, 128], "units": [128, 512], "lstm_units": [100]}},
     },
     "quick": {
         "a": {"epochs": 50, "seeds": 1, "data_kwargs": _CIFAR_TRIM},
@@ -51,6 +63,10 @@ PROFILES = {
         "a_full_data": {"epochs": 10, "seeds": 1, "data_kwargs": {**_CIFAR_TRIM, "train_batches": 5}},  # 5x the images
         "b_cnn": {"epochs": 40, "seeds": 1, "data_kwargs": {}},
         "b_rnn": {"epochs": 20, "seeds": 1, "data_kwargs": {}},
+        "c_cnn": {"epochs": 10, "seeds": 1, "data_kwargs": _CIFAR_GRAY},
+        "c_rnn": {"epochs": 10, "seeds": 1, "data_kwargs": _MNIST_ALL},  # as published: SimpleRNNs are cheap
+        "c_rnn_grid": {"epochs": 3, "seeds": 1, "data_kwargs": _MNIST_ALL},  # 16 LSTM/GRU runs
+        "d_rnn": {"epochs": 5, "seeds": 1, "data_kwargs": _MNIST_ALL, "attack_images": 1000},  # as published
     },
     "full": {
         "a": {"epochs": 1000, "seeds": 3, "data_kwargs": _CIFAR_TRIM},
@@ -58,6 +74,10 @@ PROFILES = {
         "a_full_data": {"epochs": 1000, "seeds": 1, "data_kwargs": {**_CIFAR_TRIM, "train_batches": 5}},
         "b_cnn": {"epochs": 250, "seeds": 1, "data_kwargs": {}},
         "b_rnn": {"epochs": 250, "seeds": 1, "data_kwargs": {}},
+        "c_cnn": {"epochs": 30, "seeds": 1, "data_kwargs": _CIFAR_GRAY},
+        "c_rnn": {"epochs": 10, "seeds": 1, "data_kwargs": _MNIST_ALL},
+        "c_rnn_grid": {"epochs": 10, "seeds": 1, "data_kwargs": _MNIST_ALL},
+        "d_rnn": {"epochs": 5, "seeds": 1, "data_kwargs": _MNIST_ALL, "attack_images": 10000},
     },
 }
 
@@ -67,6 +87,8 @@ MODELS = {
     "word_cnn": models.build_word_cnn,
     "char_rnn": models.build_char_rnn,
     "word_rnn": models.build_word_rnn,
+    "image_cnn": models.build_image_cnn,
+    "sequence_rnn": models.build_sequence_rnn,
 }
 
 # Keras dtype policies a run may compute with (`RunConfig.precision`).

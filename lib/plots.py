@@ -136,3 +136,50 @@ def feature_maps(activations, name):
     with contextlib.redirect_stdout(io.StringIO()):  # keract prints each layer's shape
         keract.display_activations(scaled, cmap="gray", save=True, directory=str(directory), fig_size=(7, 7))
     return [directory / f"{index}_{layer}.png" for index, layer in enumerate(scaled)]
+
+
+def hyperparameter_effects(table, space, metric, title, name, log=False):
+    """One panel per hyperparameter: each trial's `metric` against the value it used.
+
+    Dots are trials (a little horizontal jitter, seeded); a bar marks the
+    mean per value. Trials whose metric is not finite (diverged) are left
+    out and counted in the panel title.
+
+    Args:
+        table: DataFrame with a column per hyperparameter and `metric`
+            (`search.CachedRandomSearch.trial_table`).
+        space: dict hyperparameter -> allowed values (the x-axis of each panel).
+        metric: the column to plot, e.g. "validation_accuracy".
+        log: a logarithmic y-axis (for perplexities). Defaults to False.
+
+    Returns:
+        The matplotlib figure (also saved).
+    """
+    columns = 5
+    rows = -(-len(space) // columns)
+    figure, grid = plt.subplots(rows, columns, figsize=(3.0 * columns, 2.6 * rows), sharey=True, squeeze=False)
+    finite = table[np.isfinite(table[metric].astype(float))]
+    jitter = np.random.default_rng(0).uniform(-0.12, 0.12, len(finite))
+    for axes, (parameter, values) in zip(grid.flat, space.items()):
+        positions = finite[parameter].map({value: index for index, value in enumerate(values)}).to_numpy(dtype=float)
+        axes.scatter(positions + jitter, finite[metric], s=18, alpha=0.7)
+        for index, value in enumerate(values):
+            chosen = finite[metric][finite[parameter] == value]
+            if len(chosen):
+                axes.hlines(chosen.mean(), index - 0.3, index + 0.3, color="black", linewidth=2)
+        dropped = len(table) - len(finite)
+        axes.set_title(parameter + (f" ({dropped} diverged not shown)" if dropped else ""), fontsize="medium")
+        axes.set_xticks(range(len(values)), [f"{value:g}" if isinstance(value, float) else str(value) for value in values],
+                        fontsize="small", rotation=15)
+        axes.set_xlim(-0.5, len(values) - 0.5)
+        if log:
+            axes.set_yscale("log")
+        axes.grid(alpha=0.3)
+    for axes in grid.flat[len(space):]:
+        axes.axis("off")
+    for axes in grid[:, 0]:
+        axes.set_ylabel(metric.replace("_", " "))
+    figure.suptitle(title + " (dots: trials; bars: mean per value)")
+    figure.tight_layout()
+    save(figure, name)
+    return figure

@@ -32,6 +32,12 @@ FULL_PROFILE_CPU_HOURS = {
     "a_q3_variants": 15.7,  # 4 variants x 3 seeds
     "a_q4_compare": 0.0,
     "a_x_full_data": 6.5,  # 1 run on 5x the images
+    # Study E: 30 trials x 10 epochs. Measured on 2 cores (shared): CNN trials
+    # 3.5-26 s per epoch on 4,000 images, so ~110 s on average on 45,000;
+    # language-model trials 12-43 s per epoch with 3,000 words, ~3.6x the
+    # softmax work with the full ~11,000-word vocabulary: ~60 s on average.
+    "e_q1_cnn_search": 9.2,
+    "e_q2_word_lm_search": 5.0,
 }
 
 

@@ -33,25 +33,36 @@ PROFILE_NAMES = ("smoke", "quick", "full")
 # is the study as published (for a GPU). `seeds` is how many seeds a question
 # that averages over seeds trains per configuration.
 _CIFAR_TRIM = {"train_per_class": None, "test_per_class": 200}
+# Study E: searches (`trials` runs of `epochs` each) validate on held-out
+# training images or words and test the best trial once.
+_E1_FULL = {"train_per_class": None, "validation_per_class": 500, "test_per_class": None, "train_batches": 5}
+_E2_SMOKE = {"sequence_length": 8, "vocabulary_size": 200, "train_words": 2000, "heldout_words": 400}
 PROFILES = {
     "smoke": {
         "a": {"epochs": 2, "seeds": 1, "data_kwargs": {"train_per_class": 20, "test_per_class": 10}},
         "a_grid": {"epochs": 2, "seeds": 1, "data_kwargs": {"train_per_class": 20, "test_per_class": 10}},
         "a_full_data": {"epochs": 2, "seeds": 1, "data_kwargs": {"train_per_class": 20, "test_per_class": 10, "train_batches": 5}},
+        "e1": {"epochs": 1, "seeds": 1, "trials": 3, "data_kwargs": {"train_per_class": 10, "validation_per_class": 5, "test_per_class": 5}},
+        "e2": {"epochs": 1, "seeds": 1, "trials": 3, "data_kwargs": _E2_SMOKE},
     },
     "quick": {
         "a": {"epochs": 50, "seeds": 1, "data_kwargs": _CIFAR_TRIM},
         "a_grid": {"epochs": 10, "seeds": 1, "data_kwargs": _CIFAR_TRIM},  # 25 runs
         "a_full_data": {"epochs": 10, "seeds": 1, "data_kwargs": {**_CIFAR_TRIM, "train_batches": 5}},  # 5x the images
+        # data_batch_1 (9,000 train, 1,000 validation), all 10,000 test images
+        "e1": {"epochs": 3, "seeds": 1, "trials": 10, "data_kwargs": {"train_per_class": None, "validation_per_class": 100, "test_per_class": None}},
+        "e2": {"epochs": 3, "seeds": 1, "trials": 8, "data_kwargs": {"sequence_length": 32, "vocabulary_size": 3000}},
     },
     "full": {
         "a": {"epochs": 1000, "seeds": 3, "data_kwargs": _CIFAR_TRIM},
         "a_grid": {"epochs": 1000, "seeds": 3, "data_kwargs": _CIFAR_TRIM},
         "a_full_data": {"epochs": 1000, "seeds": 1, "data_kwargs": {**_CIFAR_TRIM, "train_batches": 5}},
+        "e1": {"epochs": 10, "seeds": 1, "trials": 30, "data_kwargs": _E1_FULL},  # full CIFAR-10
+        "e2": {"epochs": 10, "seeds": 1, "trials": 30, "data_kwargs": {"sequence_length": 32, "vocabulary_size": None}},
     },
 }
 
-MODELS = {"cifar_cnn": models.build_cifar_cnn}
+MODELS = {"cifar_cnn": models.build_cifar_cnn, "search_cnn": models.build_search_cnn, "word_lm": models.build_word_lm}
 
 _session = {"profile": None, "data_dir": None}
 

@@ -17,6 +17,7 @@ trial function (`runs.fit_cached`) and send back the history and weights.
 import hashlib
 import json
 import os
+import sys
 
 import keras_tuner
 import pandas as pd
@@ -189,9 +190,17 @@ def _start_ray(jobs):
     if os.environ.get("RAY_ADDRESS"):
         # Ship this repository to the cluster's workers; they read their own data directory.
         ray.init(runtime_env={"working_dir": str(paths.ROOT), "excludes": _RAY_EXCLUDES}, log_to_driver=False)
-    else:
-        ray.init(num_cpus=jobs, include_dashboard=False, log_to_driver=False,
-                 runtime_env={"env_vars": {"PYTHONPATH": str(paths.ROOT)}})
+        return True
+    options = {"num_cpus": jobs, "include_dashboard": False, "log_to_driver": False,
+               "runtime_env": {"env_vars": {"PYTHONPATH": str(paths.ROOT)}}}
+    try:
+        ray.init(**options)
+    except Exception as error:  # Ray gives a new node a fixed 30 s to start, which a busy machine can miss
+        if "timed out during startup" not in str(error):
+            raise
+        print(f"warning: the local Ray instance did not start in time ({error}); trying once more.", file=sys.stderr)
+        ray.shutdown()
+        ray.init(**options)
     return True
 
 

@@ -23,17 +23,26 @@ def _sample(tuner, count):
     return [tuner.oracle.create_trial(f"sampler{i}").hyperparameters.values for i in range(count)]
 
 
-def test_sampling_covers_only_the_allowed_values_and_a_seed_repeats_its_sequence(session, monkeypatch, tmp_path):
-    first = _sample(study_e.cnn_tuner("smoke", seed=3, trials=30), 30)
+def _tuner(question, seed):
+    if question == "e1":
+        return study_e.cnn_tuner("smoke", seed=seed, trials=30)
+    return study_e.lm_tuner("smoke", vocabulary_size=200, seed=seed, trials=30)
+
+
+@pytest.mark.parametrize("question, space", [("e1", study_e.CNN_SPACE), ("e2", study_e.LM_SPACE)])
+def test_sampling_covers_only_the_allowed_values_and_a_seed_repeats_its_sequence(session, monkeypatch, tmp_path, question, space):
+    (session / "tinyshakespeare").mkdir()
+    (session / "tinyshakespeare" / "input.txt").write_text(TEXT)  # the language model's configs hash their data file
+    first = _sample(_tuner(question, seed=3), 30)
     monkeypatch.setenv("CHECKPOINT_DIR", str(tmp_path / "elsewhere"))  # a fresh tuner, not a reload
-    again = _sample(study_e.cnn_tuner("smoke", seed=3, trials=30), 30)
-    other = _sample(study_e.cnn_tuner("smoke", seed=4, trials=30), 30)
+    again = _sample(_tuner(question, seed=3), 30)
+    other = _sample(_tuner(question, seed=4), 30)
     assert first == again
     assert first != other
     for values in first + other:
-        assert set(values) == set(study_e.CNN_SPACE)
-        assert all(value in study_e.CNN_SPACE[name] for name, value in values.items()), values
-    for name, allowed in study_e.CNN_SPACE.items():
+        assert set(values) == set(space)
+        assert all(value in space[name] for name, value in values.items()), values
+    for name, allowed in space.items():
         assert {values[name] for values in first} == set(allowed), name  # 30 draws reach every value
     assert len({json.dumps(values, sort_keys=True) for values in first}) == 30  # no trial repeated
 

@@ -79,7 +79,7 @@ class CachedRandomSearch(keras_tuner.RandomSearch):
     def _report(self, trial, run):
         value = self.score(run.history)
         status = "" if run.history["status"] == "complete" else f" ({run.history['status']})"
-        print(f"trial {trial.trial_id}: {self.objective_name} {value:.4f}{status} in {run.history['wall_time_s']:.0f} s "
+        print(f"trial {trial.trial_id}: {self.objective_name} {value:.4g}{status} in {run.history['wall_time_s']:.0f} s "
               f"{trial.hyperparameters.values}", flush=True)
         return {self.objective_name: value}
 

@@ -51,7 +51,7 @@ PROFILES = {
         "a_full_data": {"epochs": 10, "seeds": 1, "data_kwargs": {**_CIFAR_TRIM, "train_batches": 5}},  # 5x the images
         # data_batch_1 (9,000 train, 1,000 validation), all 10,000 test images
         "e1": {"epochs": 3, "seeds": 1, "trials": 10, "data_kwargs": {"train_per_class": None, "validation_per_class": 100, "test_per_class": None}},
-        "e2": {"epochs": 3, "seeds": 1, "trials": 8, "data_kwargs": {"sequence_length": 32, "vocabulary_size": 3000}},
+        "e2": {"epochs": 5, "seeds": 1, "trials": 8, "data_kwargs": {"sequence_length": 32, "vocabulary_size": 3000}},
     },
     "full": {
         "a": {"epochs": 1000, "seeds": 3, "data_kwargs": _CIFAR_TRIM},

@@ -135,25 +135,28 @@ def lm_tuner(profile, vocabulary_size, seed=0, trials=None, epochs=None):
     )
 
 
-def effect_sizes(table, space, metric, direction="max"):
+def effect_sizes(table, space, metric, direction="max", cap=None):
     """How much each hyperparameter moves `metric`: the spread of its per-value means.
 
-    Trials whose metric is not finite (diverged) are left out.
+    Without `cap`, trials whose metric is not finite (diverged) are left
+    out; with `cap`, every value above it (diverged ones too) counts as `cap`.
 
     Args:
         table: `search.CachedRandomSearch.trial_table()`.
         space: dict hyperparameter -> allowed values.
         metric: a column of `table`.
         direction: "max" if a larger `metric` is better, "min" if smaller is.
+        cap: see above; for a perplexity, the vocabulary size (a uniform guess).
 
     Returns:
         pandas DataFrame indexed by hyperparameter, largest spread first:
         `spread` (largest minus smallest mean over its values), `best value`
         and `worst value` (by mean).
     """
-    finite = table[table[metric].astype(float).map(math.isfinite)]
+    scores = table[metric].astype(float)
+    scores = scores[scores.map(math.isfinite)] if cap is None else scores.fillna(math.inf).clip(upper=cap)
     rows = {}
     for name in space:
-        means = finite.groupby(name)[metric].mean().sort_values(ascending=direction == "min")
+        means = scores.groupby(table[name]).mean().sort_values(ascending=direction == "min")
         rows[name] = {"spread": float(means.max() - means.min()), "best value": means.index[0], "worst value": means.index[-1]}
     return pd.DataFrame.from_dict(rows, orient="index").sort_values("spread", ascending=False)

@@ -6,10 +6,12 @@ when that fails too it raises one `FileNotFoundError` that names the missing
 file, where it was expected and how to provide it.
 """
 
+import collections
 import dataclasses
 import hashlib
 import io
 import pickle
+import re
 import tarfile
 from pathlib import Path
 
@@ -380,3 +382,207 @@ SOURCES = {
                            (load_cifar10_gray, to_grayscale_28, load_cifar10, cifar10_files, read_cifar_batch, first_per_class)),
     "mnist": Source(load_mnist, mnist_files, (load_mnist, mnist_files, first_per_class)),
 }
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchImageData:
+    """CIFAR-10 for a hyperparameter search: training, validation and test images.
+
+    `x_test`/`y_test` hold the VALIDATION split (images held out of the
+    training batches): runs evaluate that slot after every epoch and record
+    it as `test_*`, so a search never sees the test set. The real test set
+    is `x_heldout`/`y_heldout`, for the chosen model only.
+    """
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    x_heldout: np.ndarray
+    y_heldout: np.ndarray
+    class_names: tuple
+    files: dict
+
+
+def load_cifar10_search(data_dir=None, train_per_class=None, validation_per_class=100, test_per_class=None, train_batches=1):
+    """CIFAR-10 split for a search: the last images of each class validate.
+
+    Args:
+        data_dir: data directory; defaults to `lib.paths.data_dir()`.
+        train_per_class: train on the first N images of each class of the
+            training batches; `None` (the default) on all but the validation ones.
+        validation_per_class: the last N images of each class of the training
+            batches form the validation split (the `x_test` slot). Defaults to 100.
+        test_per_class: the first N test images of each class (the
+            `x_heldout` slot); `None` (the default) keeps all of `test_batch`.
+        train_batches: `data_batch_1` ... `data_batch_<n>` (5: full CIFAR-10).
+
+    Returns:
+        `SearchImageData`.
+    """
+    if not isinstance(validation_per_class, int) or validation_per_class < 1:
+        raise ValueError(f"Invalid value for `validation_per_class`. Received: validation_per_class={validation_per_class!r}. "
+                         "Expected a positive integer.")
+    full = load_cifar10(data_dir, train_per_class=None, test_per_class=test_per_class, train_batches=train_batches)
+    validation = _last_per_class(full.y_train, validation_per_class)
+    rest = np.setdiff1d(np.arange(len(full.y_train)), validation)
+    train = rest[first_per_class(full.y_train[rest], train_per_class)]
+    return SearchImageData(
+        x_train=full.x_train[train], y_train=full.y_train[train],
+        x_test=full.x_train[validation], y_test=full.y_train[validation],
+        x_heldout=full.x_test, y_heldout=full.y_test,
+        class_names=full.class_names, files=full.files,
+    )
+
+
+def _last_per_class(labels, per_class):
+    keep = [np.flatnonzero(labels == label)[-per_class:] for label in np.unique(labels)]
+    return np.sort(np.concatenate(keep))
+
+
+SHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
+SHAKESPEARE_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
+SHAKESPEARE_FILE = "tinyshakespeare/input.txt"
+UNKNOWN_WORD = "<unk>"
+
+
+def shakespeare_files(data_dir=None, **_options):
+    """{"input.txt": Path} of tiny Shakespeare, downloaded (sha256-checked) if missing.
+
+    Raises:
+        FileNotFoundError: the file is missing and the download failed.
+    """
+    directory = paths.data_dir(data_dir)
+    path = directory / SHAKESPEARE_FILE
+    if not path.is_file():
+        print(f"{path} missing; downloading {SHAKESPEARE_URL}")
+        try:
+            import keras
+
+            keras.utils.get_file(fname="input.txt", origin=SHAKESPEARE_URL, file_hash=SHAKESPEARE_SHA256,
+                                 cache_dir=str(directory), cache_subdir="tinyshakespeare")
+        except Exception as error:  # any failure ends in the same advice
+            raise FileNotFoundError(
+                f"Tiny Shakespeare not found at {path}, and downloading {SHAKESPEARE_URL} failed "
+                f"({type(error).__name__}: {error}). Save that file (sha256 {SHAKESPEARE_SHA256}) as {path}, "
+                "or point DATA_DIR (make DATA_DIR=...) at a directory holding tinyshakespeare/input.txt."
+            ) from None
+    return {"input.txt": path}
+
+
+def words(text):
+    """Lower-case words of `text`: letters with inner apostrophes ("know't"); punctuation dropped."""
+    return re.findall(r"[a-z]+(?:'[a-z]+)*", text.lower())
+
+
+def split_tokens(tokens, validation_fraction=0.1, test_fraction=0.1):
+    """Contiguous train / validation / test parts of a token list (in that order).
+
+    Returns:
+        (train, validation, test) lists.
+    """
+    for name, value in (("validation_fraction", validation_fraction), ("test_fraction", test_fraction)):
+        if not 0 < value < 0.5:
+            raise ValueError(f"Invalid value for `{name}`. Received: {name}={value!r}. Expected 0 < {name} < 0.5.")
+    train_end = round(len(tokens) * (1 - validation_fraction - test_fraction))
+    validation_end = round(len(tokens) * (1 - test_fraction))
+    return tokens[:train_end], tokens[train_end:validation_end], tokens[validation_end:]
+
+
+def build_vocabulary(tokens, size=None):
+    """Words by falling frequency (ties alphabetical) after `UNKNOWN_WORD` at id 0.
+
+    Args:
+        tokens: the training words (only they decide the vocabulary).
+        size: at most this many entries, `UNKNOWN_WORD` included; `None` keeps every word.
+
+    Returns:
+        tuple of words; a word's id is its index.
+    """
+    if size is not None and (not isinstance(size, int) or size < 2):
+        raise ValueError(f"Invalid value for `size`. Received: size={size!r}. Expected an integer >= 2 or None.")
+    counts = collections.Counter(tokens)
+    ranked = sorted(counts, key=lambda word: (-counts[word], word))
+    return (UNKNOWN_WORD, *ranked[: None if size is None else size - 1])
+
+
+def encode(tokens, vocabulary):
+    """Word ids of `tokens`; words outside `vocabulary` get the id of `UNKNOWN_WORD` (0)."""
+    index = {word: i for i, word in enumerate(vocabulary)}
+    return np.array([index.get(token, 0) for token in tokens], dtype=np.int32)
+
+
+def sequence_windows(ids, length):
+    """Non-overlapping windows for next-word prediction.
+
+    Window i reads ids[i*length : (i+1)*length] and its targets are the same
+    span shifted by one word.
+
+    Returns:
+        (inputs, targets): int32 arrays of shape (windows, length).
+    """
+    if not isinstance(length, int) or length < 1:
+        raise ValueError(f"Invalid value for `length`. Received: length={length!r}. Expected a positive integer.")
+    count = (len(ids) - 1) // length
+    if count < 1:
+        raise ValueError(f"Too few words ({len(ids)}) for one window of {length} words plus its next word.")
+    ids = np.asarray(ids, dtype=np.int32)
+    inputs = ids[: count * length].reshape(count, length)
+    targets = ids[1 : count * length + 1].reshape(count, length)
+    return inputs, targets
+
+
+@dataclasses.dataclass(frozen=True)
+class WordData:
+    """Word windows of a text for a language model (see `load_shakespeare_words`).
+
+    `x_test`/`y_test` hold the VALIDATION windows, which runs evaluate every
+    epoch (as `test_*`); `x_heldout`/`y_heldout` are the held-out test windows.
+    """
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    x_heldout: np.ndarray
+    y_heldout: np.ndarray
+    vocabulary: tuple
+    files: dict
+
+
+def load_shakespeare_words(data_dir=None, sequence_length=32, vocabulary_size=None, train_words=None, heldout_words=None):
+    """Tiny Shakespeare as word windows: 80% train, 10% validation, 10% test, contiguous.
+
+    Args:
+        data_dir: data directory; defaults to `lib.paths.data_dir()`.
+        sequence_length: words per window. Defaults to 32.
+        vocabulary_size: vocabulary entries including `UNKNOWN_WORD`, the
+            most frequent training words; `None` (the default) keeps all.
+        train_words: use only the first N words of the training part (`None`: all).
+        heldout_words: use only the first N words of the validation and of
+            the test part (`None`: all).
+
+    Returns:
+        `WordData`.
+    """
+    files = shakespeare_files(data_dir)
+    train, validation, test = split_tokens(words(files["input.txt"].read_text(encoding="utf-8")))
+    train, validation, test = train[:train_words], validation[:heldout_words], test[:heldout_words]
+    vocabulary = build_vocabulary(train, vocabulary_size)
+    parts = [sequence_windows(encode(part, vocabulary), sequence_length) for part in (train, validation, test)]
+    digest = _sha256(files["input.txt"])
+    return WordData(
+        x_train=parts[0][0], y_train=parts[0][1], x_test=parts[1][0], y_test=parts[1][1],
+        x_heldout=parts[2][0], y_heldout=parts[2][1], vocabulary=vocabulary,
+        files={"input.txt": {"sha256": digest, "copy": "known tiny Shakespeare" if digest == SHAKESPEARE_SHA256 else "unknown copy"}},
+    )
+
+
+SOURCES["cifar10_search"] = Source(
+    load_cifar10_search, cifar10_files,
+    (load_cifar10_search, _last_per_class, load_cifar10, cifar10_files, read_cifar_batch, first_per_class),
+)
+SOURCES["shakespeare_words"] = Source(
+    load_shakespeare_words, shakespeare_files,
+    (load_shakespeare_words, shakespeare_files, words, split_tokens, build_vocabulary, encode, sequence_windows),
+)

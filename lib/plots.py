@@ -197,3 +197,60 @@ def lines(frame, title, name, xlabel, ylabel):
     axes.legend()
     save(figure, name)
     return figure
+def hyperparameter_effects(table, space, metric, title, name, log=False, cap=None):
+    """One panel per hyperparameter: each trial's `metric` against the value it used.
+
+    Dots are trials (a little horizontal jitter, seeded); a bar marks the
+    mean per value. Without `cap`, trials whose metric is not finite
+    (diverged) are left out and counted in the panel title; with `cap`,
+    every value above it (diverged ones too) is drawn at the cap as a
+    triangle and counts as the cap in the means.
+
+    Args:
+        table: DataFrame with a column per hyperparameter and `metric`
+            (`search.CachedRandomSearch.trial_table`).
+        space: dict hyperparameter -> allowed values (the x-axis of each panel).
+        metric: the column to plot, e.g. "validation_accuracy".
+        log: a logarithmic y-axis (for perplexities). Defaults to False.
+        cap: the largest value shown (for a perplexity, the vocabulary size:
+            a uniform guess), or None. Defaults to None.
+
+    Returns:
+        The matplotlib figure (also saved).
+    """
+    columns = 5
+    rows = -(-len(space) // columns)
+    figure, grid = plt.subplots(rows, columns, figsize=(3.0 * columns, 2.6 * rows), sharey=True, squeeze=False)
+    scores = table[metric].astype(float)
+    if cap is None:
+        shown = table[np.isfinite(scores)]
+        scores = scores[np.isfinite(scores)]
+    else:
+        shown, scores = table, scores.fillna(np.inf).clip(upper=cap)
+    capped = (scores == cap).to_numpy()
+    jitter = np.random.default_rng(0).uniform(-0.12, 0.12, len(shown))
+    for axes, (parameter, values) in zip(grid.flat, space.items()):
+        positions = shown[parameter].map({value: index for index, value in enumerate(values)}).to_numpy(dtype=float) + jitter
+        axes.scatter(positions[~capped], scores[~capped], s=18, alpha=0.7, color="tab:blue")
+        axes.scatter(positions[capped], scores[capped], s=30, alpha=0.7, marker="^", color="tab:red")
+        for index, value in enumerate(values):
+            chosen = scores[shown[parameter] == value]
+            if len(chosen):
+                axes.hlines(chosen.mean(), index - 0.3, index + 0.3, color="black", linewidth=2)
+        dropped = len(table) - len(shown)
+        axes.set_title(parameter + (f" ({dropped} diverged not shown)" if dropped else ""), fontsize="medium")
+        axes.set_xticks(range(len(values)), [f"{value:g}" if isinstance(value, float) else str(value) for value in values],
+                        fontsize="small", rotation=15)
+        axes.set_xlim(-0.5, len(values) - 0.5)
+        if log:
+            axes.set_yscale("log")
+        axes.grid(alpha=0.3)
+    for axes in grid.flat[len(space):]:
+        axes.axis("off")
+    for axes in grid[:, 0]:
+        axes.set_ylabel(metric.replace("_", " "))
+    note = f"; red triangles: at or above {cap:g}, drawn and averaged as {cap:g}" if capped.any() else ""
+    figure.suptitle(title + f" (dots: trials; bars: mean per value{note})")
+    figure.tight_layout()
+    save(figure, name)
+    return figure

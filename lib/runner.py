@@ -62,6 +62,12 @@ FULL_PROFILE_CPU_HOURS = {
     "d_d2_hidden_units": 0.5,  # 20 runs x 5 epochs (4 shared with D1), 512 units dominate
     "d_d3_lstm": 0.2,  # 4 LSTM runs x 5 epochs
     "d_d4_adversarial": 0.1,  # reads D1-D3's runs; attacks on 10,000 digits
+    # Study E: 30 trials x 10 epochs. Measured on 2 cores (shared): CNN trials
+    # 3.5-26 s per epoch on 4,000 images, so ~110 s on average on 45,000;
+    # language-model trials 12-43 s per epoch with 3,000 words, ~3.6x the
+    # softmax work with the full ~11,000-word vocabulary: ~60 s on average.
+    "e_q1_cnn_search": 9.2,
+    "e_q2_word_lm_search": 5.0,
 }
 
 

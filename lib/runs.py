@@ -43,6 +43,10 @@ _DBPEDIA_SMOKE = {"train_per_class": 5, "test_per_class": 2}
 _CIFAR_GRAY = {"train_per_class": None, "test_per_class": 100}  # Study C: 1,000 / 100 per class
 _MNIST_ALL = {"train_per_class": None, "test_per_class": None}
 _MNIST_TINY = {"train_per_class": 20, "test_per_class": 10}
+# Study E: searches (`trials` runs of `epochs` each) validate on held-out
+# training images or words and test the best trial once.
+_E1_FULL = {"train_per_class": None, "validation_per_class": 500, "test_per_class": None, "train_batches": 5}
+_E2_SMOKE = {"sequence_length": 8, "vocabulary_size": 200, "train_words": 2000, "heldout_words": 400}
 PROFILES = {
     "smoke": {
         "a": {"epochs": 2, "seeds": 1, "data_kwargs": {"train_per_class": 20, "test_per_class": 10}},
@@ -56,6 +60,8 @@ PROFILES = {
         # D2's 128-unit runs are D1's batch-128 runs: 10 runs in all.
         "d_rnn": {"epochs": 1, "seeds": 1, "data_kwargs": _MNIST_TINY, "attack_images": 10,
                   "axes": {"lr": [0.001, 0.1], "batch_size": [32, 128], "units": [128, 512], "lstm_units": [100]}},
+        "e1": {"epochs": 1, "seeds": 1, "trials": 3, "data_kwargs": {"train_per_class": 10, "validation_per_class": 5, "test_per_class": 5}},
+        "e2": {"epochs": 1, "seeds": 1, "trials": 3, "data_kwargs": _E2_SMOKE},
     },
     "quick": {
         "a": {"epochs": 50, "seeds": 1, "data_kwargs": _CIFAR_TRIM},
@@ -67,6 +73,9 @@ PROFILES = {
         "c_rnn": {"epochs": 10, "seeds": 1, "data_kwargs": _MNIST_ALL},  # as published: SimpleRNNs are cheap
         "c_rnn_grid": {"epochs": 3, "seeds": 1, "data_kwargs": _MNIST_ALL},  # 16 LSTM/GRU runs
         "d_rnn": {"epochs": 5, "seeds": 1, "data_kwargs": _MNIST_ALL, "attack_images": 1000},  # as published
+        # data_batch_1 (9,000 train, 1,000 validation), all 10,000 test images
+        "e1": {"epochs": 3, "seeds": 1, "trials": 10, "data_kwargs": {"train_per_class": None, "validation_per_class": 100, "test_per_class": None}},
+        "e2": {"epochs": 5, "seeds": 1, "trials": 8, "data_kwargs": {"sequence_length": 32, "vocabulary_size": 3000}},
     },
     "full": {
         "a": {"epochs": 1000, "seeds": 3, "data_kwargs": _CIFAR_TRIM},
@@ -78,6 +87,8 @@ PROFILES = {
         "c_rnn": {"epochs": 10, "seeds": 1, "data_kwargs": _MNIST_ALL},
         "c_rnn_grid": {"epochs": 10, "seeds": 1, "data_kwargs": _MNIST_ALL},
         "d_rnn": {"epochs": 5, "seeds": 1, "data_kwargs": _MNIST_ALL, "attack_images": 10000},
+        "e1": {"epochs": 10, "seeds": 1, "trials": 30, "data_kwargs": _E1_FULL},  # full CIFAR-10
+        "e2": {"epochs": 10, "seeds": 1, "trials": 30, "data_kwargs": {"sequence_length": 32, "vocabulary_size": None}},
     },
 }
 
@@ -89,6 +100,8 @@ MODELS = {
     "word_rnn": models.build_word_rnn,
     "image_cnn": models.build_image_cnn,
     "sequence_rnn": models.build_sequence_rnn,
+    "search_cnn": models.build_search_cnn,
+    "word_lm": models.build_word_lm,
 }
 
 # Keras dtype policies a run may compute with (`RunConfig.precision`).

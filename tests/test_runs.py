@@ -1,7 +1,9 @@
+import re
+
 import keras
 import pytest
 
-from lib import history, models, runs
+from lib import datasets, history, models, runs
 
 
 def _config(**overrides):
@@ -72,8 +74,8 @@ def test_incomplete_history_is_retrained(session):
 @pytest.mark.parametrize(
     "overrides, error, message",
     [
-        ({"model": "resnet"}, ValueError, r"Unknown model: 'resnet'. Expected one of \('cifar_cnn', "),
-        ({"data": "imagenet"}, ValueError, r"Unknown data: 'imagenet'. Expected one of \('cifar10', "),
+        ({"model": "resnet"}, ValueError, re.escape(f"Unknown model: 'resnet'. Expected one of {tuple(runs.MODELS)}.")),
+        ({"data": "imagenet"}, ValueError, re.escape(f"Unknown data: 'imagenet'. Expected one of {tuple(datasets.SOURCES)}.")),
         ({"optimizer": "adamw"}, ValueError, r"Unknown optimizer: 'adamw'. Expected one of \('sgd', 'rmsprop', 'adam'\)."),
         ({"epochs": 0}, ValueError, r"Invalid value for `epochs`. Received: epochs=0. Expected a positive integer."),
         ({"epochs": 2.5}, ValueError, r"Received: epochs=2.5"),

@@ -160,7 +160,6 @@ def feature_maps(model, images, layer_names=("C1", "S1", "C2", "S2")):
 
 
 # Study B: DBpedia text classification (character and word CNNs and RNNs).
-RNN_CELLS = {"gru": layers.GRU, "lstm": layers.LSTM, "simple_rnn": layers.SimpleRNN}
 CHARACTERS = 256
 
 

@@ -135,7 +135,7 @@ def test_rnn_ignores_padding():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"cell": "rnn"}, r"Unknown cell: 'rnn'. Expected one of \('gru', 'lstm', 'simple_rnn'\)."),
+        ({"cell": "rnn"}, r"Unknown cell: 'rnn'. Expected one of \('simple_rnn', 'lstm', 'gru'\)."),
         ({"num_layers": 0}, r"Invalid value for `num_layers`. Received: num_layers=0. Expected a positive integer."),
         ({"dropout": 1.0}, r"Invalid value for `dropout`. Received: dropout=1.0. Expected a rate in \[0, 1\)."),
     ],

@@ -24,11 +24,8 @@ _ENVIRONMENT = ("KERAS_BACKEND", "HISTORY_DIR", "CHECKPOINT_DIR", "FIGURE_DIR")
 
 
 def _digest(path):
-    digest = hashlib.sha256()
     with open(path, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(file, "sha256").hexdigest()
 
 
 def _tree_digest(root):

@@ -3,6 +3,8 @@
 import keras
 from keras import layers
 
+from lib import checks
+
 OPTIMIZERS = ("sgd", "rmsprop", "adam")
 RNN_CELLS = {"simple_rnn": layers.SimpleRNN, "lstm": layers.LSTM, "gru": layers.GRU}
 
@@ -44,11 +46,6 @@ def build_cifar_cnn(c1=50, c2=60, dropout=0.0, num_classes=10):
     return keras.Model(inputs, outputs, name=f"cifar_cnn_{c1}_{c2}")
 
 
-def _check_positive_int(name, value):
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"Invalid value for `{name}`. Received: {name}={value!r}. Expected a positive integer.")
-
-
 def build_image_cnn(input_shape=(28, 28, 1), filters=(32, 64), kernel_size=5, dense_units=1024, dropout=0.5, num_classes=10):
     """Study C's CNN (the TensorFlow "deep MNIST" network), uncompiled.
 
@@ -70,7 +67,7 @@ def build_image_cnn(input_shape=(28, 28, 1), filters=(32, 64), kernel_size=5, de
     if len(filters) != 2:
         raise ValueError(f"Invalid value for `filters`. Received: filters={filters!r}. Expected two channel counts.")
     for name, value in (("filters[0]", filters[0]), ("filters[1]", filters[1]), ("kernel_size", kernel_size), ("dense_units", dense_units)):
-        _check_positive_int(name, value)
+        checks.positive_int(name, value)
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"Invalid value for `dropout`. Received: dropout={dropout!r}. Expected a rate in [0, 1).")
     inputs = keras.Input(shape=tuple(input_shape), name="image")
@@ -102,10 +99,9 @@ def build_sequence_rnn(cell="simple_rnn", units=128, num_layers=1, input_shape=(
     Returns:
         A `keras.Model` with layers rnn1 ... rnn<num_layers> and output.
     """
-    if cell not in RNN_CELLS:
-        raise ValueError(f"Unknown cell: {cell!r}. Expected one of {tuple(RNN_CELLS)}.")
-    _check_positive_int("units", units)
-    _check_positive_int("num_layers", num_layers)
+    checks.choice("cell", cell, tuple(RNN_CELLS))
+    checks.positive_int("units", units)
+    checks.positive_int("num_layers", num_layers)
     height, width, channels = input_shape
     inputs = keras.Input(shape=tuple(input_shape), name="image")
     x = layers.Reshape((height, width * channels), name="rows")(inputs)
@@ -212,16 +208,6 @@ class CharConv1D(layers.Layer):
         return (input_shape[0], input_shape[1] - self.window + 1, self.filters)
 
 
-def _check_rate(name, value):
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0.0 <= value < 1.0:
-        raise ValueError(f"Invalid value for `{name}`. Received: {name}={value!r}. Expected a rate in [0, 1).")
-
-
-def _check_count(name, value):
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"Invalid value for `{name}`. Received: {name}={value!r}. Expected a positive integer.")
-
-
 def _text_cnn_head(x, dropout, num_classes):
     # S1 -> C2 -> S2 -> flatten -> (dropout) -> softmax, shared by both CNNs.
     x = layers.MaxPooling1D(4, strides=2, padding="same", name="S1")(x)
@@ -250,9 +236,9 @@ def build_char_cnn(dropout=0.0, num_classes=14, length=100, lookup=True):
     Returns:
         A `keras.Model` from ids (N, length) to class probabilities.
     """
-    _check_rate("dropout", dropout)
-    _check_count("num_classes", num_classes)
-    _check_count("length", length)
+    checks.rate("dropout", dropout)
+    checks.positive_int("num_classes", num_classes)
+    checks.positive_int("length", length)
     ids = keras.Input(shape=(length,), dtype="int32", name="characters")
     if lookup:
         x = CharConv1D(10, 20, activation="relu", name="C1")(ids)
@@ -278,8 +264,8 @@ def build_word_cnn(vocabulary_size, embedding_size=20, dropout=0.0, num_classes=
         A `keras.Model` from ids (N, length) to class probabilities.
     """
     for name, value in (("vocabulary_size", vocabulary_size), ("embedding_size", embedding_size), ("num_classes", num_classes), ("length", length)):
-        _check_count(name, value)
-    _check_rate("dropout", dropout)
+        checks.positive_int(name, value)
+    checks.rate("dropout", dropout)
     ids = keras.Input(shape=(length,), dtype="int32", name="words")
     x = layers.Embedding(vocabulary_size, embedding_size, name="embedding")(ids)
     x = layers.Conv1D(10, 20, padding="valid", activation="relu", name="C1")(x)
@@ -287,11 +273,10 @@ def build_word_cnn(vocabulary_size, embedding_size=20, dropout=0.0, num_classes=
 
 
 def _text_rnn(ids, x, cell, units, num_layers, dropout, num_classes, name):
-    if cell not in RNN_CELLS:
-        raise ValueError(f"Unknown cell: {cell!r}. Expected one of {tuple(RNN_CELLS)}.")
+    checks.choice("cell", cell, tuple(RNN_CELLS))
     for argument, value in (("units", units), ("num_layers", num_layers), ("num_classes", num_classes)):
-        _check_count(argument, value)
-    _check_rate("dropout", dropout)
+        checks.positive_int(argument, value)
+    checks.rate("dropout", dropout)
     for layer in range(1, num_layers + 1):
         x = RNN_CELLS[cell](units, return_sequences=layer < num_layers, name=f"{cell}_{layer}")(x)
         if dropout:
@@ -317,7 +302,7 @@ def build_char_rnn(cell="gru", units=20, num_layers=1, dropout=0.0, num_classes=
     Returns:
         A `keras.Model` from ids (N, length) to class probabilities.
     """
-    _check_count("length", length)
+    checks.positive_int("length", length)
     ids = keras.Input(shape=(length,), dtype="int32", name="characters")
     x = OneHot(CHARACTERS, mask_zero=True, name="one_hot")(ids)
     return _text_rnn(ids, x, cell, units, num_layers, dropout, num_classes, f"char_{cell}")
@@ -338,7 +323,7 @@ def build_word_rnn(vocabulary_size, cell="gru", units=20, num_layers=1, dropout=
         A `keras.Model` from ids (N, length) to class probabilities.
     """
     for name, value in (("vocabulary_size", vocabulary_size), ("embedding_size", embedding_size), ("length", length)):
-        _check_count(name, value)
+        checks.positive_int(name, value)
     ids = keras.Input(shape=(length,), dtype="int32", name="words")
     x = layers.Embedding(vocabulary_size, embedding_size, mask_zero=True, name="embedding")(ids)
     return _text_rnn(ids, x, cell, units, num_layers, dropout, num_classes, f"word_{cell}")
@@ -379,9 +364,6 @@ def activation_statistics(model, images, layer_names, batch_size=256):
         variance = max(total["squares"] / total["count"] - mean**2, 0.0)
         rows[name] = {"mean": mean, "std": variance**0.5, "max": total["max"], "min": total["min"]}
     return pd.DataFrame.from_dict(rows, orient="index")
-def _check_choice(name, value, allowed):
-    if value not in allowed:
-        raise ValueError(f"Unknown {name}: {value!r}. Expected one of {tuple(allowed)}.")
 
 
 def build_search_cnn(conv_layers=2, filters=32, kernel_size=3, strides=1, activation="relu", dropout=0.0,
@@ -406,7 +388,7 @@ def build_search_cnn(conv_layers=2, filters=32, kernel_size=3, strides=1, activa
     Returns:
         A `keras.Model`.
     """
-    _check_choice("activation", activation, ("relu", "tanh", "sigmoid"))
+    checks.choice("activation", activation, ("relu", "tanh", "sigmoid"))
     for name, value in (("conv_layers", conv_layers), ("filters", filters), ("kernel_size", kernel_size), ("strides", strides)):
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"Invalid value for `{name}`. Received: {name}={value!r}. Expected a positive integer.")
@@ -444,7 +426,7 @@ def build_word_lm(vocabulary_size, embedding_dim=100, hidden_units=128, num_laye
     Returns:
         A `keras.Model` mapping (batch, steps) word ids to (batch, steps, vocabulary_size) probabilities.
     """
-    _check_choice("activation", activation, ("tanh", "relu"))
+    checks.choice("activation", activation, ("tanh", "relu"))
     for name, value in (("vocabulary_size", vocabulary_size), ("embedding_dim", embedding_dim),
                         ("hidden_units", hidden_units), ("num_layers", num_layers)):
         if not isinstance(value, int) or value < 1:

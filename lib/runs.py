@@ -24,7 +24,7 @@ import time
 import keras
 import numpy as np
 
-from lib import checkpoints, datasets, history, models, paths
+from lib import checkpoints, checks, datasets, history, models, paths
 
 PROFILE_NAMES = ("smoke", "quick", "full")
 
@@ -124,7 +124,7 @@ def setup(profile="full", data_dir=None):
     Returns:
         The resolved data directory (a `Path`).
     """
-    _check_choice("profile", profile, PROFILE_NAMES)
+    checks.choice("profile", profile, PROFILE_NAMES)
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
@@ -150,12 +150,12 @@ def profile_settings(profile, scale, epochs=None, seeds=None):
     Returns:
         dict with `epochs`, `seeds` and `data_kwargs`.
     """
-    _check_choice("profile", profile, PROFILE_NAMES)
-    _check_choice("study", scale, tuple(PROFILES[profile]))
+    checks.choice("profile", profile, PROFILE_NAMES)
+    checks.choice("study", scale, tuple(PROFILES[profile]))
     settings = json.loads(json.dumps(PROFILES[profile][scale]))  # a deep copy
     for name, value in (("epochs", epochs), ("seeds", seeds)):
         if value is not None:
-            _check_positive_int(name, value)
+            checks.positive_int(name, value)
             settings[name] = value
     return settings
 
@@ -198,12 +198,12 @@ class RunConfig:
     precision: str = "float32"
 
     def __post_init__(self):
-        _check_choice("model", self.model, tuple(MODELS))
-        _check_choice("precision", self.precision, PRECISIONS)
-        _check_choice("data", self.data, tuple(datasets.SOURCES))
-        _check_choice("optimizer", self.optimizer, models.OPTIMIZERS)
-        _check_positive_int("epochs", self.epochs)
-        _check_positive_int("batch_size", self.batch_size)
+        checks.choice("model", self.model, tuple(MODELS))
+        checks.choice("precision", self.precision, PRECISIONS)
+        checks.choice("data", self.data, tuple(datasets.SOURCES))
+        checks.choice("optimizer", self.optimizer, models.OPTIMIZERS)
+        checks.positive_int("epochs", self.epochs)
+        checks.positive_int("batch_size", self.batch_size)
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             raise ValueError(f"Invalid value for `seed`. Received: seed={self.seed!r}. Expected a non-negative integer.")
         if not isinstance(self.lr, (int, float)) or not self.lr > 0:
@@ -315,7 +315,7 @@ def fit_many(configs, jobs=1, progress=True, threads=None):
     Returns:
         list of `Run`, in the order of `configs`.
     """
-    _check_positive_int("jobs", jobs)
+    checks.positive_int("jobs", jobs)
     configs = list(configs)
     todo = {}
     for config in configs:
@@ -376,7 +376,7 @@ def set_threads(threads):
     Args:
         threads: a positive integer.
     """
-    _check_positive_int("threads", threads)
+    checks.positive_int("threads", threads)
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
@@ -617,16 +617,6 @@ def _data_fingerprint(name, data_kwargs):
 @functools.lru_cache(maxsize=64)
 def _file_digest(path, size, mtime_ns):
     return datasets._sha256(path)
-
-
-def _check_choice(name, value, allowed):
-    if value not in allowed:
-        raise ValueError(f"Unknown {name}: {value!r}. Expected one of {tuple(allowed)}.")
-
-
-def _check_positive_int(name, value):
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"Invalid value for `{name}`. Received: {name}={value!r}. Expected a positive integer.")
 
 
 def _check_kwargs(name, kwargs, function):

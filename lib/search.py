@@ -24,7 +24,7 @@ import pandas as pd
 
 from keras_tuner.engine.trial import TrialStatus
 
-from lib import history, paths, runs
+from lib import checks, history, paths, runs
 
 # Left out when a remote Ray cluster receives the repository as its working directory.
 _RAY_EXCLUDES = [".git", ".venv", "data", "checkpoints", "histories", "figures", "reports"]
@@ -55,7 +55,7 @@ class CachedRandomSearch(keras_tuner.RandomSearch):
     """
 
     def __init__(self, space, make_config, objective, score, max_trials, seed, project):
-        runs._check_positive_int("max_trials", max_trials)
+        checks.positive_int("max_trials", max_trials)
         name, direction = objective
         if direction not in ("max", "min"):
             raise ValueError(f"Unknown objective direction: {direction!r}. Expected one of ('max', 'min').")
@@ -89,7 +89,7 @@ class CachedRandomSearch(keras_tuner.RandomSearch):
         Args:
             jobs: trials trained at once (Ray tasks in flight).
         """
-        runs._check_positive_int("jobs", jobs)
+        checks.positive_int("jobs", jobs)
         if jobs == 1 and not os.environ.get("RAY_ADDRESS"):
             super().search(verbose=0)
         else:

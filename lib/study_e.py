@@ -8,7 +8,7 @@ import math
 
 import pandas as pd
 
-from lib import datasets, runs, search
+from lib import checks, datasets, runs, search
 
 # Q1: the CNN's search space (optimizer names as `lib.models.OPTIMIZERS`;
 # Glorot is Keras's glorot_uniform, He is he_normal).
@@ -53,7 +53,7 @@ def settings(profile, question, epochs=None, trials=None):
     """
     found = runs.profile_settings(profile, question, epochs)
     if trials is not None:
-        runs._check_positive_int("trials", trials)
+        checks.positive_int("trials", trials)
         found["trials"] = trials
     return found
 

@@ -23,7 +23,7 @@ import json
 import os
 from pathlib import Path
 
-from lib import history, paths, published, reports
+from lib import history, paths, published, reports, runs
 
 TOLERANCES = Path(__file__).with_name("tolerances.csv")
 _PROFILE_NOTE = {
@@ -282,7 +282,7 @@ def build(reports_dir=None, notebook_dir=None):
 <html lang="en"><head><meta charset="utf-8"><title>Study reports</title><style>{_STYLE}</style></head>
 <body>
 <h1>Study reports</h1>
-<p>Built {built} at commit {html.escape(reports.commit_text(reports.git_state()))} with {html.escape(versions)}.
+<p>Built {built} at commit {html.escape(reports.commit_text(runs.git_state()))} with {html.escape(versions)}.
 Each notebook's report has its own provenance at the top; the table at the end repeats it.</p>
 <h2>Studies</h2>
 {_study_table(_rows(notebook_dir, records, results), records, results, reports_dir)}

@@ -12,10 +12,9 @@ import importlib.metadata
 import json
 import logging
 import platform
-import subprocess
 from pathlib import Path
 
-from lib import paths
+from lib import paths, runs
 
 PACKAGES = ("keras", "tensorflow", "jax", "torch", "numpy", "pandas", "matplotlib", "keract", "papermill", "nbconvert")
 HIDDEN_TAG = "colab"  # cells that only matter in Colab (lib/colab.py) stay out of the reports
@@ -23,20 +22,6 @@ _TEMPLATE = Path(__file__).with_name("templates") / "report.html.j2"
 # nbconvert warns about every figure without alt text (it adds a generic one); not news in a run's output.
 _EXPORTER_LOG = logging.getLogger("lib.reports.nbconvert")
 _EXPORTER_LOG.setLevel(logging.ERROR)
-
-
-def git_state():
-    """{'commit': sha or None, 'dirty': bool or None} of the repository."""
-    def git(*args):
-        return subprocess.run(["git", *args], cwd=paths.ROOT, capture_output=True, text=True, timeout=10)
-
-    try:
-        commit, status = git("rev-parse", "HEAD"), git("status", "--porcelain")
-    except (OSError, subprocess.TimeoutExpired):
-        return {"commit": None, "dirty": None}
-    if commit.returncode:
-        return {"commit": None, "dirty": None}
-    return {"commit": commit.stdout.strip(), "dirty": bool(status.stdout.strip())}
 
 
 def versions():
@@ -64,7 +49,7 @@ def provenance(start, end, parameters, used, kernel=None):
         A JSON-ready dict.
     """
     return {
-        "git": git_state(),
+        "git": runs.git_state(),
         "profile": parameters.get("profile"),
         "parameters": parameters,
         "start": start.isoformat(timespec="seconds"),

@@ -570,7 +570,6 @@ def _cpu_model():
     return platform.processor() or "unknown"
 
 
-@functools.lru_cache(maxsize=1)
 def git_state():
     """{'commit': sha or None, 'dirty': bool or None} of the repository."""
 

@@ -1,6 +1,7 @@
 import re
 
 import keras
+import numpy as np
 import pytest
 
 from lib import datasets, history, models, runs
@@ -24,6 +25,27 @@ def test_fit_writes_a_complete_history(session):
     assert provenance["device"].startswith(("CPU: ", "GPU: "))
     assert {"keras", "numpy", "git", "start", "end", "data_files"} <= set(provenance)
     assert run.load_model().count_params() == runs.MODELS["cifar_cnn"](c1=4, c2=6).count_params()
+
+
+def test_an_epoch_logs_and_trains_what_fit_would(session):
+    config = _config()  # 30 training images in batches of 8: the last batch is smaller
+    data = runs.load_data(config)
+    compiled = []
+    for _ in range(2):
+        keras.utils.set_random_seed(0)
+        model = models.build_cifar_cnn(c1=4, c2=6)
+        model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.05), loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
+        compiled.append(model)
+    order = np.random.default_rng(0).permutation(len(data.y_train))
+    ours = runs._train_epoch(compiled[0], data, order, config.batch_size)
+    fitted = compiled[1].fit(data.x_train[order], data.y_train[order], batch_size=config.batch_size, shuffle=False,
+                             validation_data=(data.x_test, data.y_test), verbose=0).history
+    assert set(ours) == {name.replace("val_", "test_") for name in fitted}
+    for name, values in fitted.items():
+        assert ours[name.replace("val_", "test_")] == pytest.approx(values[0], rel=1e-5), name
+    for mine, theirs in zip(compiled[0].weights, compiled[1].weights):
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(mine), keras.ops.convert_to_numpy(theirs), rtol=1e-5, atol=1e-7)
 
 
 def test_same_seed_gives_identical_histories(session, monkeypatch, tmp_path):

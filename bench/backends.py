@@ -9,9 +9,8 @@ and prints each one's epoch time relative to TensorFlow's.
 """
 
 import argparse
-import statistics
 
-from q1_epoch import measure_in_subprocess, report
+from q1_epoch import combine, measure_in_subprocess, report
 
 BACKENDS = ("tensorflow", "jax", "torch")
 
@@ -29,10 +28,7 @@ def main():
                                             env={"KERAS_BACKEND": backend})
             measured[backend].append(figures["ours"])
     print(f"Study A Q1, our training (float32), {args.epochs} epochs x {args.rounds} rounds per backend")
-    report({backend: {"wall": statistics.median(r["wall"] for r in results),
-                      "cpu": statistics.mean(r["cpu"] for r in results),
-                      "accuracy": [a for r in results for a in r["accuracy"]]}
-            for backend, results in measured.items()})
+    report({backend: combine(results) for backend, results in measured.items()})
 
 
 if __name__ == "__main__":

@@ -11,9 +11,8 @@ finish the grid much sooner than one after the other.
 
 import argparse
 import os
-import statistics
 
-from q1_epoch import measure_in_subprocess, report
+from q1_epoch import combine, measure_in_subprocess, report
 
 
 def main():
@@ -28,10 +27,7 @@ def main():
             runs[count].append(measure_in_subprocess(["--settings", "ours", "--epochs", str(args.epochs), "--rounds", "1",
                                                       "--threads", str(count)])["ours"])
     print(f"Study A Q1, our training, {args.epochs} epochs x {args.rounds} rounds per thread count, {os.cpu_count()} cores")
-    report({f"{count} thread(s)": {"wall": statistics.median(r["wall"] for r in measured),
-                                   "cpu": statistics.mean(r["cpu"] for r in measured),
-                                   "accuracy": [a for r in measured for a in r["accuracy"]]}
-            for count, measured in runs.items()})
+    report({f"{count} thread(s)": combine(measured) for count, measured in runs.items()})
 
 
 if __name__ == "__main__":

@@ -603,7 +603,7 @@ def git_state():
 
 def _code_fingerprint(config):
     # The functions whose change changes what a run computes.
-    code = (_train, _build_model, _epoch_order, models.make_optimizer, *datasets.SOURCES[config.data].code)
+    code = (_train, _train_epoch, _build_model, _epoch_order, models.make_optimizer, *datasets.SOURCES[config.data].code)
     sources = [inspect.getsource(function) for function in code] + model_code(MODELS[config.model])
     return hashlib.sha256("".join(sources).encode()).hexdigest()
 

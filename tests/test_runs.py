@@ -74,6 +74,9 @@ def test_key_covers_config_code_and_data(session, monkeypatch):
     assert key == _config().key() and len(key) == 16
     assert _config(seed=1).key() != key
     assert _config(model_kwargs={"c1": 4, "c2": 7}).key() != key
+    with monkeypatch.context() as patch:  # another training loop: the runs must be redone
+        patch.setattr(runs, "_train_epoch", lambda model, data, order, batch_size: {})
+        assert _config().key() != key
 
     def build_cifar_cnn(c1=50, c2=60, dropout=0.0, num_classes=10):  # same signature, other code
         return None

@@ -125,15 +125,7 @@ def setup(profile="full", data_dir=None):
         The resolved data directory (a `Path`).
     """
     checks.choice("profile", profile, PROFILE_NAMES)
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        tf.config.experimental.enable_op_determinism()
-    elif backend == "torch":
-        import torch
-
-        torch.use_deterministic_algorithms(True, warn_only=True)
+    _make_deterministic()
     _session.update(profile=profile, data_dir=paths.data_dir(data_dir))
     return _session["data_dir"]
 
@@ -357,11 +349,17 @@ def _start_worker(session, threads):
     # Runs before the worker's first operation, while thread pools can still be sized.
     _session.update(session)
     set_threads(threads)
-    if keras.backend.backend() == "tensorflow":
+    _make_deterministic()
+
+
+def _make_deterministic():
+    # Same inputs, same results, run after run (TensorFlow's and PyTorch's kernels may otherwise race).
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
         import tensorflow as tf
 
         tf.config.experimental.enable_op_determinism()
-    elif keras.backend.backend() == "torch":
+    elif backend == "torch":
         import torch
 
         torch.use_deterministic_algorithms(True, warn_only=True)

@@ -382,13 +382,13 @@ SOURCES = {
 
 
 @dataclasses.dataclass(frozen=True)
-class SearchImageData:
-    """CIFAR-10 for a hyperparameter search: training, validation and test images.
+class HeldOutSplits:
+    """Training, validation and held-out test arrays, for a search.
 
-    `x_test`/`y_test` hold the VALIDATION split (images held out of the
-    training batches): runs evaluate that slot after every epoch and record
-    it as `test_*`, so a search never sees the test set. The real test set
-    is `x_heldout`/`y_heldout`, for the chosen model only.
+    `x_test`/`y_test` hold the VALIDATION split (held out of the training
+    data): runs evaluate that slot after every epoch and record it as
+    `test_*`, so a search never sees the test set. The real test set is
+    `x_heldout`/`y_heldout`, for the chosen model only.
     """
 
     x_train: np.ndarray
@@ -397,8 +397,14 @@ class SearchImageData:
     y_test: np.ndarray
     x_heldout: np.ndarray
     y_heldout: np.ndarray
+    files: dict  # file name -> {"sha256": ..., "copy": ...}, for provenance
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchImageData(HeldOutSplits):
+    """CIFAR-10 for a hyperparameter search: training, validation and test images."""
+
     class_names: tuple
-    files: dict
 
 
 def load_cifar10_search(data_dir=None, train_per_class=None, validation_per_class=100, test_per_class=None, train_batches=1):
@@ -530,21 +536,10 @@ def sequence_windows(ids, length):
 
 
 @dataclasses.dataclass(frozen=True)
-class WordData:
-    """Word windows of a text for a language model (see `load_shakespeare_words`).
+class WordData(HeldOutSplits):
+    """Word windows of a text for a language model (see `load_shakespeare_words`): training, validation, test."""
 
-    `x_test`/`y_test` hold the VALIDATION windows, which runs evaluate every
-    epoch (as `test_*`); `x_heldout`/`y_heldout` are the held-out test windows.
-    """
-
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    x_heldout: np.ndarray
-    y_heldout: np.ndarray
     vocabulary: tuple
-    files: dict
 
 
 def load_shakespeare_words(data_dir=None, sequence_length=32, vocabulary_size=None, train_words=None, heldout_words=None):

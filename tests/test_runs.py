@@ -147,7 +147,7 @@ def test_mixed_bfloat16_computes_in_bfloat16_and_leaves_the_global_policy(sessio
 
 def test_a_model_key_covers_the_layers_and_helpers_its_factory_uses():
     used = "".join(runs.model_code(models.build_char_cnn))
-    assert "class CharConv1D" in used and "class OneHot" in used and "def _text_cnn_head" in used
+    assert "class CharConv1D" in used and "def _sum_of_kernel_rows" in used and "class OneHot" in used and "def _text_cnn_head" in used
     assert "def build_word_rnn" not in used
 
 

@@ -191,7 +191,7 @@ def _sum_of_kernel_rows(kernel, ids):
 @functools.cache
 def _xla_on_tensorflow(function):
     # TensorFlow runs the gathers, the sum and the gradient's scatter-add op by
-    # op; XLA fuses them, about 4x faster on a CPU (bench/char_cnn.py). Keras
+    # op; XLA fuses them, 3-4x faster on a 2-core CPU (bench/README.md). Keras
     # compiles whole models with XLA only without op determinism, which
     # runs.setup turns on, so this one function is compiled alone (on CPU XLA's
     # scatter-add is a sequential loop: deterministic). JAX compiles whole steps anyway.

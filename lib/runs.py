@@ -20,6 +20,7 @@ import re
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -353,7 +354,7 @@ def _start_worker(session, threads):
 
 
 def _make_deterministic():
-    # Same inputs, same results, run after run (TensorFlow's and PyTorch's kernels may otherwise race).
+    # Same inputs, same results, run after run (TensorFlow's, PyTorch's and XLA's GPU kernels may otherwise race).
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
@@ -363,6 +364,9 @@ def _make_deterministic():
         import torch
 
         torch.use_deterministic_algorithms(True, warn_only=True)
+    elif backend == "jax" and "--xla_gpu_deterministic_ops" not in os.environ.get("XLA_FLAGS", ""):
+        # XLA reads its flags when JAX's first computation starts the backend.
+        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_gpu_deterministic_ops=true".strip()
 
 
 def set_threads(threads):
@@ -430,9 +434,10 @@ def _train(config, key, run_dir, progress):
     elif progress:
         print(f"[{config.study}/{key}] resuming after epoch {len(record['epoch'])} of {config.epochs}", flush=True)
     every, report = checkpoint_every(), _Progress(f"{config.study}/{key}", config.epochs, len(record["epoch"]))
+    train_epoch = _epoch_trainer(model, data, config.batch_size)
     for epoch in range(len(record["epoch"]), config.epochs):
         began = time.perf_counter()
-        metrics = _train_epoch(model, data, _epoch_order(config.seed, epoch, len(data.y_train)), config.batch_size)
+        metrics = train_epoch(_epoch_order(config.seed, epoch, len(data.y_train)))
         record["epoch_time_s"].append(time.perf_counter() - began)
         record["epoch"].append(epoch + 1)
         for metric, value in metrics.items():
@@ -458,6 +463,17 @@ def _train(config, key, run_dir, progress):
         "wall_time_s": sum(record["epoch_time_s"]),
         "provenance": provenance(started, ended, data.files),
     }
+
+
+def _epoch_trainer(model, data, batch_size):
+    # On a GPU under JAX, whole compiled epochs on data kept on the device
+    # (lib/device_epochs.py); elsewhere the batch loop, which measured as fast
+    # or faster on CPUs (bench/README.md).
+    if keras.backend.backend() == "jax" and has_gpu():
+        from lib.device_epochs import DeviceEpochs
+
+        return DeviceEpochs(model, data, batch_size)
+    return functools.partial(_train_epoch, model, data, batch_size=batch_size)
 
 
 def _train_epoch(model, data, order, batch_size):
@@ -601,8 +617,11 @@ def git_state():
 
 def _code_fingerprint(config):
     # The functions whose change changes what a run computes.
-    code = (_train, _train_epoch, _build_model, _epoch_order, models.make_optimizer, *datasets.SOURCES[config.data].code)
+    code = (_train, _epoch_trainer, _train_epoch, _build_model, _epoch_order, models.make_optimizer,
+            *datasets.SOURCES[config.data].code)
     sources = [inspect.getsource(function) for function in code] + model_code(MODELS[config.model])
+    if keras.backend.backend() == "jax":  # its GPU runs train with lib/device_epochs.py (not imported elsewhere)
+        sources.append((Path(__file__).parent / "device_epochs.py").read_text())
     return hashlib.sha256("".join(sources).encode()).hexdigest()
 
 

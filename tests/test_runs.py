@@ -48,6 +48,31 @@ def test_an_epoch_logs_and_trains_what_fit_would(session):
         np.testing.assert_allclose(keras.ops.convert_to_numpy(mine), keras.ops.convert_to_numpy(theirs), rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="compiled epochs are JAX's (make test-backends)")
+def test_device_epochs_train_what_the_batch_loop_trains(session):
+    from lib.device_epochs import DeviceEpochs
+
+    config = _config()  # 30 training and 20 test images in batches of 8: both end in a smaller batch
+    data = runs.load_data(config)
+    compiled = []
+    for _ in range(2):
+        keras.utils.set_random_seed(0)
+        model = models.build_cifar_cnn(c1=4, c2=6)
+        model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.05, momentum=0.9),
+                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        compiled.append(model)
+    device_epochs = DeviceEpochs(compiled[1], data, config.batch_size)
+    for epoch in range(2):
+        order = runs._epoch_order(0, epoch, len(data.y_train))
+        loop, device = runs._train_epoch(compiled[0], data, order, config.batch_size), device_epochs(order)
+        assert set(device) == set(loop)
+        for name, value in loop.items():
+            assert device[name] == pytest.approx(value, rel=1e-5), (epoch, name)
+    for mine, theirs in zip(compiled[0].weights + compiled[0].optimizer.variables,
+                            compiled[1].weights + compiled[1].optimizer.variables):
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(theirs), keras.ops.convert_to_numpy(mine), rtol=1e-5, atol=1e-6)
+
+
 def test_same_seed_gives_identical_histories(session, monkeypatch, tmp_path):
     first = runs.fit_cached(_config(seed=3), progress=False).history
     monkeypatch.setenv("HISTORY_DIR", str(tmp_path / "second"))

@@ -1,0 +1,79 @@
+"""Study A Q1 at full profile (1000 epochs per seed) on a GPU, beside the published figures.
+
+    KERAS_BACKEND=jax python bench/gpu_q1.py --data-dir DIR [--seeds 3] [--epochs N] [--budget-s 400]
+
+Trains each seed as the Q1 notebook does (`runs.fit_cached`; on a GPU under
+JAX whole compiled epochs, lib/device_epochs.py) and prints its seconds per
+epoch beside the published 750 s for 1000 epochs on a hosted GPU, and its
+test accuracy beside the published one. First it trains 20 epochs twice
+from the same seed and says whether the two histories are identical. A seed
+is started only if the last one's time still fits in `--budget-s`.
+Histories go to `$HISTORY_DIR` (default histories/).
+"""
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import lib  # noqa: E402,F401  (first: imports Keras without TensorFlow's start-up chatter)
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+from lib import published, runs, study_a  # noqa: E402
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", type=int, default=runs.profile_settings("full", "a")["seeds"])
+    parser.add_argument("--epochs", type=int, help="overrides the profile's 1000 (for a trial run)")
+    parser.add_argument("--budget-s", type=float, default=float("inf"), help="start no seed that would end after this")
+    parser.add_argument("--data-dir", default=os.environ.get("DATA_DIR", ""))
+    args = parser.parse_args()
+    runs.setup("full", args.data_dir)
+    print(f"Study A Q1, full profile, backend {keras.backend.backend()} {keras.__version__}, "
+          f"{runs.device_description()}", flush=True)
+    began = time.perf_counter()
+    repeat = min(args.epochs or 20, 20)
+    print(f"same seed twice, {repeat} epochs: histories", "identical" if _repeatable(repeat) else "DIFFER", flush=True)
+
+    published_s = published.value("a_q1", "wall_time_s") / 1000
+    published_accuracy = published.value("a_q1", "test_accuracy_final")
+    last = 0.0
+    for seed in range(args.seeds):
+        spent = time.perf_counter() - began
+        if spent + last > args.budget_s:
+            print(f"seeds {seed}-{args.seeds - 1} not run: {spent:.0f} s spent, another {last:.0f} s "
+                  f"would pass --budget-s {args.budget_s:.0f}")
+            break
+        started = time.perf_counter()
+        run = runs.fit_cached(study_a.config("full", seed=seed, epochs=args.epochs))
+        last = time.perf_counter() - started
+        seconds = np.asarray(run.history["epoch_time_s"])
+        accuracy = run.history["metrics"]["test_accuracy"]
+        print(f"seed {seed}: {len(seconds)} epochs in {last:.1f} s (build and compile included); per epoch "
+              f"median {np.median(seconds[1:]):.4f} s, fastest {seconds[1:].min():.4f} s, first {seconds[0]:.2f} s "
+              f"(published {published_s:.2f}: x{published_s / np.median(seconds[1:]):.0f}); "
+              f"test accuracy final {accuracy[-1]:.4f}, mean of the last 200 {np.mean(accuracy[-200:]):.4f} "
+              f"(published {published_accuracy})", flush=True)
+
+
+def _repeatable(epochs):
+    config = study_a.config("full", epochs=epochs, seed=0)
+    saved, metrics = os.environ.get("HISTORY_DIR"), []
+    with tempfile.TemporaryDirectory() as folder:
+        for attempt in ("first", "second"):
+            os.environ["HISTORY_DIR"] = f"{folder}/{attempt}"
+            metrics.append(runs.fit_cached(config, progress=False).history["metrics"])
+    if saved is None:
+        del os.environ["HISTORY_DIR"]
+    else:
+        os.environ["HISTORY_DIR"] = saved
+    return metrics[0] == metrics[1]
+
+if __name__ == "__main__":
+    main()

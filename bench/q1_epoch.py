@@ -6,7 +6,8 @@ starter: one `model.fit` on the numpy arrays over all epochs, default settings,
 `validation_data` = the test set (as the course starter code trains).
 ours: `runs.fit_cached` (a `train_on_batch` loop over each epoch's shuffle
 from (seed, epoch), so that runs resume exactly, then `evaluate` on the test
-set), in each `RunConfig.precision`.
+set; on a GPU under JAX, compiled epochs: lib/device_epochs.py), in each
+`RunConfig.precision`.
 convolutions: only the model's C1-S2 layers, trained on the same batches
 towards a zero target and run on the test images: the work no input pipeline,
 loop or thread setting removes, so starter / convolutions bounds the ratio

@@ -467,8 +467,8 @@ def _train(config, key, run_dir, progress):
 
 def _epoch_trainer(model, data, batch_size):
     # On a GPU under JAX, whole compiled epochs on data kept on the device
-    # (lib/device_epochs.py); elsewhere the batch loop, which measured as fast
-    # or faster on CPUs (bench/README.md).
+    # (lib/device_epochs.py); elsewhere the batch loop (under JAX on a CPU the
+    # compiled epochs measured 5x slower, bench/README.md).
     if keras.backend.backend() == "jax" and has_gpu():
         from lib.device_epochs import DeviceEpochs
 

@@ -20,7 +20,6 @@ import re
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -620,8 +619,10 @@ def _code_fingerprint(config):
     code = (_train, _epoch_trainer, _train_epoch, _build_model, _epoch_order, models.make_optimizer,
             *datasets.SOURCES[config.data].code)
     sources = [inspect.getsource(function) for function in code] + model_code(MODELS[config.model])
-    if keras.backend.backend() == "jax":  # its GPU runs train with lib/device_epochs.py (not imported elsewhere)
-        sources.append((Path(__file__).parent / "device_epochs.py").read_text())
+    if keras.backend.backend() == "jax":  # its GPU runs train with lib/device_epochs.py
+        from lib import device_epochs
+
+        sources.append(inspect.getsource(device_epochs))
     return hashlib.sha256("".join(sources).encode()).hexdigest()
 
 

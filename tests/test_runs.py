@@ -13,6 +13,17 @@ def _config(**overrides):
     return runs.RunConfig(**{**settings, **overrides})
 
 
+def _twin_models(optimizer, **model_kwargs):
+    """Two compiled models with the same initial weights, to train two ways and compare."""
+    compiled = []
+    for _ in range(2):
+        keras.utils.set_random_seed(0)
+        model = models.build_cifar_cnn(c1=4, c2=6, **model_kwargs)
+        model.compile(optimizer=optimizer(), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        compiled.append(model)
+    return compiled
+
+
 def test_fit_writes_a_complete_history(session):
     run = runs.fit_cached(_config(), progress=False)
     h = history.read_history(run.history_path)
@@ -30,13 +41,7 @@ def test_fit_writes_a_complete_history(session):
 def test_an_epoch_logs_and_trains_what_fit_would(session):
     config = _config()  # 30 training images in batches of 8: the last batch is smaller
     data = runs.load_data(config)
-    compiled = []
-    for _ in range(2):
-        keras.utils.set_random_seed(0)
-        model = models.build_cifar_cnn(c1=4, c2=6)
-        model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.05), loss="sparse_categorical_crossentropy",
-                      metrics=["accuracy"])
-        compiled.append(model)
+    compiled = _twin_models(lambda: keras.optimizers.SGD(learning_rate=0.05))
     order = np.random.default_rng(0).permutation(len(data.y_train))
     ours = runs._train_epoch(compiled[0], data, order, config.batch_size)
     fitted = compiled[1].fit(data.x_train[order], data.y_train[order], batch_size=config.batch_size, shuffle=False,
@@ -54,13 +59,8 @@ def test_device_epochs_train_what_the_batch_loop_trains(session):
 
     config = _config()  # 30 training and 20 test images in batches of 8: both end in a smaller batch
     data = runs.load_data(config)
-    compiled = []
-    for _ in range(2):
-        keras.utils.set_random_seed(0)
-        model = models.build_cifar_cnn(c1=4, c2=6, dropout=0.5)  # dropout: its random state must advance alike
-        model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.05, momentum=0.9),
-                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-        compiled.append(model)
+    # dropout: its random state must advance alike
+    compiled = _twin_models(lambda: keras.optimizers.SGD(learning_rate=0.05, momentum=0.9), dropout=0.5)
     device_epochs = DeviceEpochs(compiled[1], data, config.batch_size)
     for epoch in range(2):
         order = runs._epoch_order(0, epoch, len(data.y_train))

@@ -17,15 +17,17 @@ all: $(VENV)/.installed
 	$(PY) -m lib.runner --profile "$(PROFILE)" --data-dir "$(DATA_DIR)" --jobs "$(JOBS)" $(if $(ONLY),--only $(ONLY)) $(if $(FORCE),--force)
 
 report: $(VENV)/.installed
-	$(PY) -m lib.report_index
+	$(PY) -m lib.runner.index
 
 test: $(VENV)/.installed
 	DATA_DIR="$(DATA_DIR)" $(PY) -m pytest
 
-# The virtual environment is rebuilt when requirements.txt changes.
-$(VENV)/.installed: requirements.txt
+# The virtual environment is rebuilt when requirements.txt or pyproject.toml
+# changes. `pip install -e .` makes `lib` importable wherever a notebook runs.
+$(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
 clean:
@@ -46,7 +48,8 @@ test-backends: $(VENV_BACKENDS)/.installed
 		KERAS_BACKEND=$$backend DATA_DIR="$(DATA_DIR)" $(VENV_BACKENDS)/bin/python -m pytest || exit 1; \
 	done
 
-$(VENV_BACKENDS)/.installed: requirements.txt requirements-backends.txt
+$(VENV_BACKENDS)/.installed: requirements.txt requirements-backends.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV_BACKENDS)
 	$(VENV_BACKENDS)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-backends.txt
+	$(VENV_BACKENDS)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@

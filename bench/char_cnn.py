@@ -17,17 +17,14 @@ other load on the machine disturbs the comparison as little as possible.
 import argparse
 import dataclasses
 import os
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import lib  # noqa: E402,F401  (first: imports Keras without TensorFlow's start-up chatter)
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+import numpy as np
 
-from lib import models, runs, text_data  # noqa: E402
+from lib.core.backend import keras  # first: Keras without TensorFlow's start-up chatter
+from lib.core import backend, models, runs
+from lib.core.data import text
 
 
 def epoch_seconds(model, data, epochs):
@@ -67,7 +64,7 @@ def main():
     parser.add_argument("--data-dir", default=os.environ.get("DATA_DIR", ""))
     args = parser.parse_args()
     runs.setup("quick", args.data_dir)
-    data = text_data.load_dbpedia(args.data_dir, encoding="char")
+    data = text.load_dbpedia(args.data_dir, encoding="char")
     keras.utils.set_random_seed(0)
     lookup = models.build_char_cnn(lookup=True)
     one_hot = models.build_char_cnn(lookup=False)
@@ -90,7 +87,7 @@ def main():
             epoch[name].append(epoch_seconds(model, inputs[name], args.epochs))
             if name in steps:
                 c1[name].append(step_seconds(steps[name]))
-    print(f"char CNN, {len(data.y_train)} texts, batch 128, fastest of {args.repeats} rounds on {runs.device_description()}")
+    print(f"char CNN, {len(data.y_train)} texts, batch 128, fastest of {args.repeats} rounds on {backend.device_description()}")
     print(f"max |prediction difference| with equal weights, {len(data.y_test)} test texts: {difference:.2e}")
     for name in trained:
         c1_time = f"C1 forward+gradient {1000 * min(c1[name]):7.2f} ms/batch" if name in c1 else ""

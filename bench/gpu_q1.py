@@ -13,34 +13,32 @@ Histories go to `$HISTORY_DIR` (default histories/).
 
 import argparse
 import os
-import sys
 import tempfile
 import time
-from pathlib import Path
 from unittest import mock
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import lib  # noqa: E402,F401  (first: imports Keras without TensorFlow's start-up chatter)
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+import numpy as np
 
-from lib import published, runs, study_a  # noqa: E402
+from lib.core.backend import keras  # first: Keras without TensorFlow's start-up chatter
+from lib.core import backend, config, runs
+from lib.studies import published
+from lib.studies import a as study_a
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", type=int, default=runs.profile_settings("full", "a")["seeds"])
+    parser.add_argument("--seeds", type=int, default=config.profile_settings(study_a.PROFILES, "full", "a")["seeds"])
     parser.add_argument("--epochs", type=int, help="overrides the profile's 1000 (for a trial run)")
     parser.add_argument("--budget-s", type=float, default=float("inf"), help="start no seed that would end after this")
     parser.add_argument("--data-dir", default=os.environ.get("DATA_DIR", ""))
     args = parser.parse_args()
-    runs.setup("full", args.data_dir)
+    session = runs.setup("full", args.data_dir)
     print(f"Study A Q1, full profile, backend {keras.backend.backend()} {keras.__version__}, "
-          f"{runs.device_description()}", flush=True)
+          f"{backend.device_description()}", flush=True)
     began = time.perf_counter()
     repeat = min(args.epochs or 20, 20)
-    print(f"same seed twice, {repeat} epochs: histories", "identical" if _repeatable(repeat) else "DIFFER", flush=True)
+    print(f"same seed twice, {repeat} epochs: histories", "identical" if _repeatable(session, repeat) else "DIFFER", flush=True)
 
     published_s = published.value("a_q1", "wall_time_s") / 1000
     published_accuracy = published.value("a_q1", "test_accuracy_final")
@@ -52,7 +50,7 @@ def main():
                   f"would pass --budget-s {args.budget_s:.0f}")
             break
         started = time.perf_counter()
-        run = runs.fit_cached(study_a.config("full", seed=seed, epochs=args.epochs))
+        run = runs.fit_cached(study_a.config(session, seed=seed, epochs=args.epochs))
         last = time.perf_counter() - started
         seconds = np.asarray(run.history["epoch_time_s"])
         median = np.median(seconds[1:])  # the first epoch compiles
@@ -64,13 +62,13 @@ def main():
               f"(published {published_accuracy})", flush=True)
 
 
-def _repeatable(epochs):
-    config = study_a.config("full", epochs=epochs, seed=0)
+def _repeatable(session, epochs):
+    run_config = study_a.config(session, epochs=epochs, seed=0)
     metrics = []
     with tempfile.TemporaryDirectory() as folder:
         for attempt in ("first", "second"):
             with mock.patch.dict(os.environ, HISTORY_DIR=f"{folder}/{attempt}"):
-                metrics.append(runs.fit_cached(config, progress=False).history["metrics"])
+                metrics.append(runs.fit_cached(run_config, progress=False).history["metrics"])
     return metrics[0] == metrics[1]
 
 

@@ -9,16 +9,14 @@ Each setting starts from an empty history directory, so everything trains.
 
 import argparse
 import os
-import sys
 import tempfile
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from lib import runs, study_a  # noqa: E402
+from lib.core import backend, runs
+from lib.studies import a as study_a
 
 
 def main():
@@ -27,8 +25,8 @@ def main():
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--data-dir", default=os.environ.get("DATA_DIR", ""))
     args = parser.parse_args()
-    runs.setup("quick", args.data_dir)
-    grid = study_a.grid_configs("quick", seeds=[0], epochs=args.epochs)
+    session = runs.setup("quick", args.data_dir)
+    grid = study_a.grid_configs(session, seeds=[0], epochs=args.epochs)
     configs = [group[0] for group in list(grid.values())[: args.configs]]
     cores = os.cpu_count()
     settings = [("jobs=1", 1, None), (f"jobs=2, {cores} threads each", 2, cores), (f"jobs=2, {cores // 2} thread(s) each", 2, max(1, cores // 2))]
@@ -40,7 +38,7 @@ def main():
             trained = runs.fit_many(configs, jobs=jobs, progress=False, threads=threads)
             results[label] = (time.perf_counter() - start, [run.history["metrics"] for run in trained])
     base_time, base_metrics = results["jobs=1"]
-    print(f"{len(configs)} configurations x {args.epochs} epochs on {runs.device_description()}")
+    print(f"{len(configs)} configurations x {args.epochs} epochs on {backend.device_description()}")
     for label, (seconds, metrics) in results.items():
         difference = max(
             float(np.max(np.abs(np.array(one[name]) - np.array(other[name]))))

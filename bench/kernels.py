@@ -10,17 +10,14 @@ figure is the fastest of `--repeats` rounds of `--count` calls.
 """
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import lib  # noqa: E402,F401  (first: imports Keras without TensorFlow's start-up chatter)
-import keras  # noqa: E402
-from keras import ops  # noqa: E402
 
-from lib import runs  # noqa: E402
+from lib.core.backend import keras  # first: Keras without TensorFlow's start-up chatter
+from lib.core import backend
+
+ops = keras.ops
 
 # name: (left operand shape, right operand shape, operation, floating-point operations per call)
 KERNELS = {
@@ -47,7 +44,7 @@ def main():
     parser.add_argument("--count", type=int, default=20, help="calls per round")
     parser.add_argument("--repeats", type=int, default=3, help="rounds; the fastest counts")
     args = parser.parse_args()
-    print(f"backend {keras.backend.backend()}, {runs.device_description()}, fastest of {args.repeats} x {args.count} calls")
+    print(f"backend {keras.backend.backend()}, {backend.device_description()}, fastest of {args.repeats} x {args.count} calls")
     generator = keras.random.SeedGenerator(0)
     for name, (left_shape, right_shape, operation, flops) in KERNELS.items():
         rates = {}

@@ -12,15 +12,13 @@ means beside that seed-to-seed spread, and the epoch-time ratio.
 import argparse
 import dataclasses
 import os
-import sys
 import tempfile
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from lib import runs, study_a  # noqa: E402
+from lib.core import backend, config, runs
+from lib.studies import a as study_a
 
 
 def main():
@@ -29,15 +27,15 @@ def main():
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--data-dir", default=os.environ.get("DATA_DIR", ""))
     args = parser.parse_args()
-    runs.setup("quick", args.data_dir)
-    results = {precision: [] for precision in runs.PRECISIONS}
+    session = runs.setup("quick", args.data_dir)
+    results = {precision: [] for precision in config.PRECISIONS}
     with tempfile.TemporaryDirectory() as folder:
         os.environ["HISTORY_DIR"] = os.environ["CHECKPOINT_DIR"] = folder
         for seed in range(args.seeds):
-            for precision in runs.PRECISIONS:
-                config = dataclasses.replace(study_a.config("quick", seed=seed, epochs=args.epochs), precision=precision)
-                results[precision].append(runs.fit_cached(config, progress=False).history)
-    print(f"Study A Q1, {args.epochs} epochs, seeds 0-{args.seeds - 1}, {runs.device_description()}")
+            for precision in config.PRECISIONS:
+                run_config = dataclasses.replace(study_a.config(session, seed=seed, epochs=args.epochs), precision=precision)
+                results[precision].append(runs.fit_cached(run_config, progress=False).history)
+    print(f"Study A Q1, {args.epochs} epochs, seeds 0-{args.seeds - 1}, {backend.device_description()}")
     summary = {}
     for precision, histories in results.items():
         accuracy = np.array([h["final"]["test_accuracy"] for h in histories])

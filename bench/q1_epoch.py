@@ -30,13 +30,12 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import lib  # noqa: E402,F401  (first: imports Keras without TensorFlow's start-up chatter)
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+import numpy as np
 
-from lib import models, runs, study_a  # noqa: E402
+from lib.core.backend import keras  # first: Keras without TensorFlow's start-up chatter
+from lib.core import backend, models, runs
+from lib.studies import a as study_a
 
 
 class _EpochTimes(keras.callbacks.Callback):
@@ -106,9 +105,9 @@ def main():
     parser.add_argument("--data-dir", default=os.environ.get("DATA_DIR", ""))
     args = parser.parse_args()
     if args.threads:
-        runs.set_threads(args.threads)
-    runs.setup("quick", args.data_dir)
-    base = study_a.config("quick", epochs=args.epochs)  # Q1: 50/60 channels, 10,000 training images
+        backend.set_threads(args.threads)
+    session = runs.setup("quick", args.data_dir)
+    base = study_a.config(session, epochs=args.epochs)  # Q1: 50/60 channels, 10,000 training images
     settings = {}
     for name in args.settings:
         setting, _, precision = name.partition("-")
@@ -122,7 +121,7 @@ def main():
             measured[name]["epochs"] += seconds[1:]
             measured[name]["accuracy"].append(accuracy)
     print(f"Study A Q1 (10,000 images, batch {base.batch_size}), {args.epochs} epochs x {args.rounds} rounds, "
-          f"backend {keras.backend.backend()}, {runs.device_description()}, {runs._threads()} threads")
+          f"backend {keras.backend.backend()}, {backend.device_description()}, {backend.threads()} threads")
     figures = {name: {"wall": float(np.median(values["epochs"])), "fastest": float(np.min(values["epochs"])),
                       "cpu": float(np.mean(values["cpu"])), "accuracy": values["accuracy"]}
                for name, values in measured.items()}

@@ -1,21 +1,13 @@
-"""Shared code for the study notebooks: data, models, runs, histories, plots."""
+"""Shared code of the study notebooks, in three homes:
 
-import os
+- `lib.core`: what notebooks call: data sets, models, training runs with their
+  cache, histories, plots, attacks, evaluation, searches.
+- `lib.studies`: one module per study (`a` ... `e`): its configs, profile
+  scales, published numbers, discussion text and CPU estimate.
+- `lib.runner`: the machinery that executes the notebooks and publishes their
+  reports (runner, up-to-date stamps, tracing, HTML reports, index, Colab
+  cells). It never imports Keras.
 
-
-def _import_keras_quietly():
-    # TensorFlow's C++ start-up chatter (oneDNN notice, CUDA probing, absl
-    # pre-init lines) goes to file descriptor 2 before any log level applies
-    # and would open every report. Errors still raise as Python exceptions.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    try:
-        import keras  # noqa: F401  (imports the backend)
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
-_import_keras_quietly()
+`paths`, `checks`, `files` and `machine` are small Keras-free helpers that
+all three use. Importing `lib` imports nothing else.
+"""

@@ -1,13 +1,11 @@
 import pickle
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from lib import runs  # noqa: E402
+from lib import paths
+from lib.core import runs
+from lib.core.config import Session
 
 
 def write_batch(path, data, labels, protocol=4, bytes_keys=False):
@@ -44,8 +42,10 @@ def tiny_cifar(tmp_path):
 
 @pytest.fixture
 def session(outputs, tiny_cifar):
-    """runs.setup on the tiny data, restored afterwards."""
-    saved = dict(runs._session)
-    runs.setup("smoke", str(tiny_cifar))
-    yield tiny_cifar
-    runs._session.update(saved)
+    """The smoke profile's session on the tiny data (`session.data_dir`), outputs in a temporary folder."""
+    return runs.setup("smoke", str(tiny_cifar))
+
+
+def session_for(profile, data_dir="data"):
+    """A session of `profile` without setting anything up: for tests that only build configs."""
+    return Session(profile, paths.data_dir(data_dir))

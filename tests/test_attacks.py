@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from lib import attacks
+from lib.core import attacks
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,11 @@ import numpy as np
 import pytest
 
 from conftest import write_batch
-from lib import datasets, models, runner, runs
+from lib.core import config, models, runs
+from lib.core.config import RunConfig
+from lib.core.data import images
+from lib.runner import execute
+from lib.studies import a as study_a
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,12 +30,12 @@ def _snapshot(*folders):
 
 def _config(**overrides):
     settings = dict(study="a", model="cifar_cnn", data="cifar10", epochs=2)
-    return runs.RunConfig(**{**settings, **overrides})
+    return RunConfig(**{**settings, **overrides})
 
 
 def _runner(*argv):
     def call(tmp_path):
-        code = runner.main(["--reports-dir", str(tmp_path / "reports"), "--quiet", *argv])
+        code = execute.main(["--reports-dir", str(tmp_path / "reports"), "--quiet", *argv])
         if code != 2:
             raise AssertionError(f"exit status {code}, expected 2")
         raise SystemExit(code)
@@ -42,7 +46,7 @@ def _runner(*argv):
 def _batch(data, labels):
     def call(tmp_path):
         path = write_batch(tmp_path / "batch", data, labels)
-        datasets.read_cifar_batch(path)
+        images.read_cifar_batch(path)
 
     return call
 
@@ -55,9 +59,9 @@ CASES = [
     ("runner parameter type", _runner("-p", "epochs=ten"), SystemExit, "Invalid value for parameter 'epochs' of notebook a_q1_cnn: 'ten'. Expected int."),
     ("runner parameter bool", _runner("-p", "seed=True"), SystemExit, "Invalid value for parameter 'seed' of notebook a_q1_cnn: True. Expected int."),
     ("runner jobs", _runner("--jobs", "-1"), SystemExit, "Invalid value for --jobs. Received: -1. Expected a positive integer."),
-    ("profile", lambda tmp_path: runs.profile_settings("medium", "a"), ValueError, "Unknown profile: 'medium'. Expected one of ('smoke', 'quick', 'full')."),
-    ("epochs override", lambda tmp_path: runs.profile_settings("quick", "a", epochs=-5), ValueError, "Invalid value for `epochs`. Received: epochs=-5. Expected a positive integer."),
-    ("seeds override", lambda tmp_path: runs.profile_settings("quick", "a", seeds=0), ValueError, "Invalid value for `seeds`. Received: seeds=0. Expected a positive integer."),
+    ("profile", lambda tmp_path: config.profile_settings(study_a.PROFILES, "medium", "a"), ValueError, "Unknown profile: 'medium'. Expected one of ('smoke', 'quick', 'full')."),
+    ("epochs override", lambda tmp_path: config.profile_settings(study_a.PROFILES, "quick", "a", epochs=-5), ValueError, "Invalid value for `epochs`. Received: epochs=-5. Expected a positive integer."),
+    ("seeds override", lambda tmp_path: config.profile_settings(study_a.PROFILES, "quick", "a", seeds=0), ValueError, "Invalid value for `seeds`. Received: seeds=0. Expected a positive integer."),
     ("optimizer", lambda tmp_path: _config(optimizer="adagrad"), ValueError, "Unknown optimizer: 'adagrad'. Expected one of ('sgd', 'rmsprop', 'adam')."),
     ("learning rate", lambda tmp_path: _config(lr=-0.1), ValueError, "Invalid value for `lr`. Received: lr=-0.1. Expected a positive number."),
     ("clipnorm", lambda tmp_path: _config(clipnorm=-2), ValueError, "Invalid value for `clipnorm`. Received: clipnorm=-2. Expected a non-negative number (0: no clipping)."),
@@ -65,8 +69,8 @@ CASES = [
     ("batch size", lambda tmp_path: _config(batch_size=0), ValueError, "Invalid value for `batch_size`. Received: batch_size=0. Expected a positive integer."),
     ("channels", lambda tmp_path: models.build_cifar_cnn(c1=-3), ValueError, "Invalid value for `c1`. Received: c1=-3. Expected a positive integer."),
     ("momentum with adam", lambda tmp_path: models.make_optimizer("adam", 0.1, momentum=0.5), ValueError, "`momentum` applies to 'sgd' only."),
-    ("training batches", lambda tmp_path: datasets.cifar10_files(str(tmp_path), train_batches=6), ValueError, "Invalid value for `train_batches`. Received: train_batches=6. Expected an integer from 1 to 5."),
-    ("batch file missing", lambda tmp_path: datasets.read_cifar_batch(tmp_path / "nothing"), FileNotFoundError, "CIFAR-10 batch not found: "),
+    ("training batches", lambda tmp_path: images.cifar10_files(str(tmp_path), train_batches=6), ValueError, "Invalid value for `train_batches`. Received: train_batches=6. Expected an integer from 1 to 5."),
+    ("batch file missing", lambda tmp_path: images.read_cifar_batch(tmp_path / "nothing"), FileNotFoundError, "CIFAR-10 batch not found: "),
     ("batch shape", _batch(np.zeros((3, 10), dtype=np.uint8), [0, 1, 2]), ValueError, "data has shape (3, 10) and 3 labels; expected (N, 3072) and N labels."),
     ("batch labels", _batch(np.zeros((3, 3072), dtype=np.uint8), [0, 1]), ValueError, "data has shape (3, 3072) and 2 labels; expected (N, 3072) and N labels."),
     ("checkpoint setting", lambda tmp_path: (os.environ.__setitem__("CHECKPOINT_EVERY", "often"), runs.checkpoint_every()), ValueError, "Invalid value for CHECKPOINT_EVERY. Received: 'often'. Expected a positive integer."),

@@ -7,14 +7,15 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from lib import colab, paths
+from lib import paths
+from lib.runner import colab
 
 NOTEBOOKS = sorted((paths.ROOT / "notebooks").glob("*.ipynb"))
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.stem)
 def test_every_notebook_has_the_current_badge_and_setup_cell(notebook):
-    assert colab.is_current(notebook), f"{notebook.name}: run `python -m lib.colab` to add or refresh its Colab cells"
+    assert colab.is_current(notebook), f"{notebook.name}: run `python -m lib.runner.colab` to add or refresh its Colab cells"
     cells = nbformat.read(notebook, as_version=4).cells
     assert f"/blob/{colab.BRANCH}/notebooks/{notebook.name})" in cells[0].source
     assert colab.REPOSITORY_URL in cells[1].source
@@ -39,7 +40,7 @@ def test_check_lists_stale_notebooks(tmp_path, capsys):
     path = tmp_path / "x_q1_demo.ipynb"
     nbformat.write(nbformat.v4.new_notebook(), path)
     assert colab.main(["--check", str(path)]) == 1
-    assert f"not current: {path} (run python -m lib.colab)" in capsys.readouterr().out
+    assert f"not current: {path} (run python -m lib.runner.colab)" in capsys.readouterr().out
     assert colab.main([str(path)]) == 0 and colab.main(["--check", str(path)]) == 0
 
 

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from conftest import write_batch
-from lib import datasets
+from lib import paths
+from lib.core.data import images, splits
 
 
 @pytest.mark.parametrize("protocol, bytes_keys", [(2, True), (4, False)])
@@ -16,11 +17,11 @@ def test_batch_keys_and_pixel_layout(tmp_path, protocol, bytes_keys):
         data[1, channel * 1024 + 3 * 32 + 5] = value
     path = write_batch(tmp_path / "batch", data, [7, 2], protocol=protocol, bytes_keys=bytes_keys)
 
-    images, labels = datasets.read_cifar_batch(path)
+    pixels, labels = images.read_cifar_batch(path)
 
-    assert images.shape == (2, 32, 32, 3) and images.dtype == np.float32
-    np.testing.assert_allclose(images[1, 3, 5], [1.0, 128 / 255, 0.2])
-    assert images[1].sum() == pytest.approx(1.0 + 128 / 255 + 0.2)
+    assert pixels.shape == (2, 32, 32, 3) and pixels.dtype == np.float32
+    np.testing.assert_allclose(pixels[1, 3, 5], [1.0, 128 / 255, 0.2])
+    assert pixels[1].sum() == pytest.approx(1.0 + 128 / 255 + 0.2)
     assert labels.tolist() == [7, 2]
 
 
@@ -38,7 +39,7 @@ def test_pickle_naming_another_global_is_refused_and_not_run(tmp_path):
     path.write_bytes(pickle.dumps({"data": _RunsCommand(f"touch {marker}"), "labels": []}))
 
     with pytest.raises(ValueError, match=r"Refusing to unpickle .*evil: it names the global '(posix|os)\.system'"):
-        datasets.read_cifar_batch(path)
+        images.read_cifar_batch(path)
     assert not marker.exists()
 
 
@@ -46,37 +47,37 @@ def test_truncated_file_is_a_clear_error(tmp_path):
     path = write_batch(tmp_path / "batch", np.zeros((4, 3072), dtype=np.uint8), [0, 1, 2, 3])
     path.write_bytes(path.read_bytes()[:500])
     with pytest.raises(ValueError, match=r"batch is truncated or not a CIFAR-10 python batch"):
-        datasets.read_cifar_batch(path)
+        images.read_cifar_batch(path)
 
 
 def test_wrong_shape_is_a_clear_error(tmp_path):
     path = write_batch(tmp_path / "batch", np.zeros((4, 100), dtype=np.uint8), [0, 1, 2, 3])
     with pytest.raises(ValueError, match=r"data has shape \(4, 100\) and 4 labels; expected \(N, 3072\)"):
-        datasets.read_cifar_batch(path)
+        images.read_cifar_batch(path)
 
 
 def test_missing_file_and_failed_download_name_path_and_remedy(tmp_path, monkeypatch):
     # Port 9 on loopback refuses connections: the download fails at once, offline.
-    monkeypatch.setattr(datasets, "CIFAR10_URL", "http://127.0.0.1:9/cifar-10-python.tar.gz")
+    monkeypatch.setattr(images, "CIFAR10_URL", "http://127.0.0.1:9/cifar-10-python.tar.gz")
     expected = tmp_path / "cifar-10-batches-py" / "data_batch_1"
     with pytest.raises(FileNotFoundError) as raised:
-        datasets.load_cifar10(data_dir=str(tmp_path))
+        images.load_cifar10(data_dir=str(tmp_path))
     message = str(raised.value)
     assert f"CIFAR-10 file data_batch_1 not found at {expected}" in message
     assert "downloading http://127.0.0.1:9/cifar-10-python.tar.gz failed" in message
-    assert datasets.CIFAR10_SHA256 in message and "DATA_DIR" in message
+    assert images.CIFAR10_SHA256 in message and "DATA_DIR" in message
 
 
 def test_first_per_class_keeps_file_order():
     labels = np.array([1, 0, 1, 1, 0, 2, 0])
-    assert datasets.first_per_class(labels, 2).tolist() == [0, 1, 2, 4, 5]
-    assert datasets.first_per_class(labels, None).tolist() == list(range(7))
+    assert splits.first_per_class(labels, 2).tolist() == [0, 1, 2, 4, 5]
+    assert splits.first_per_class(labels, None).tolist() == list(range(7))
     with pytest.raises(ValueError, match=r"Received: per_class=0"):
-        datasets.first_per_class(labels, 0)
+        splits.first_per_class(labels, 0)
 
 
 def test_load_cifar10_subsets_and_provenance(tiny_cifar):
-    data = datasets.load_cifar10(data_dir=str(tiny_cifar), train_per_class=3, test_per_class=2)
+    data = images.load_cifar10(data_dir=str(tiny_cifar), train_per_class=3, test_per_class=2)
     assert data.x_train.shape == (30, 32, 32, 3) and data.x_test.shape == (20, 32, 32, 3)
     assert np.bincount(data.y_test).tolist() == [2] * 10
     assert data.class_names[3] == "class3"
@@ -85,10 +86,10 @@ def test_load_cifar10_subsets_and_provenance(tiny_cifar):
 
 
 def test_shared_offline_copy_is_recognised():
-    folder = datasets.paths.data_dir() / datasets.CIFAR10_DIR
+    folder = paths.data_dir() / images.CIFAR10_DIR
     if not (folder / "test_batch").is_file():
         pytest.skip(f"no CIFAR-10 data under {folder} (set DATA_DIR)")
-    data = datasets.load_cifar10()
+    data = images.load_cifar10()
     assert data.x_train.shape == (10000, 32, 32, 3)
     assert data.x_test.shape == (2000, 32, 32, 3)
     assert np.bincount(data.y_test).tolist() == [200] * 10

@@ -11,20 +11,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lib import history, runs
+from lib import paths
+from lib.core import history, runs
+from lib.core.config import RunConfig
 
-ROOT = Path(__file__).resolve().parent.parent
 EPOCHS = 6
 
 # Trains one small run in a fresh process, as a notebook kernel would.
 TRAIN = """
-import sys
-sys.path.insert(0, {root!r})
-from lib import runs
-runs.setup("smoke", {data!r})
-config = runs.RunConfig(study="a", model="cifar_cnn", data="cifar10", epochs={epochs}, model_kwargs={{"c1": 8, "c2": 8}},
-                        data_kwargs={{"train_per_class": None, "test_per_class": 20}}, batch_size=16, optimizer="sgd",
-                        momentum=0.5, seed=1)
+from lib.core import runs
+from lib.core.config import RunConfig
+session = runs.setup("smoke", {data!r})
+config = RunConfig(session=session, study="a", model="cifar_cnn", data="cifar10", epochs={epochs}, model_kwargs={{"c1": 8, "c2": 8}},
+                   data_kwargs={{"train_per_class": None, "test_per_class": 20}}, batch_size=16, optimizer="sgd",
+                   momentum=0.5, seed=1)
 run = runs.fit_cached(config)
 print("STATUS", run.history["status"], len(run.history["epoch"]), flush=True)
 """
@@ -46,7 +46,7 @@ def bigger_cifar(tmp_path):
 def _start(outputs, data, name, checkpoint_every=1):
     env = {**os.environ, "HISTORY_DIR": str(outputs / name), "CHECKPOINT_DIR": str(outputs / f"{name}_checkpoints"),
            "CHECKPOINT_EVERY": str(checkpoint_every)}
-    script = TRAIN.format(root=str(ROOT), data=str(data), epochs=EPOCHS)
+    script = TRAIN.format(data=str(data), epochs=EPOCHS)
     return subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -109,17 +109,17 @@ def test_two_processes_on_one_run_train_it_once(outputs, bigger_cifar):
     _only_history(outputs / "shared")  # valid
 
 
-def _config(**overrides):
-    settings = dict(study="a", model="cifar_cnn", data="cifar10", epochs=2, model_kwargs={"c1": 4, "c2": 6},
+def _config(session, **overrides):
+    settings = dict(session=session, study="a", model="cifar_cnn", data="cifar10", epochs=2, model_kwargs={"c1": 4, "c2": 6},
                     data_kwargs={"train_per_class": 3, "test_per_class": 2}, batch_size=8)
-    return runs.RunConfig(**{**settings, **overrides})
+    return RunConfig(**{**settings, **overrides})
 
 
 def test_stale_lock_of_a_dead_process_is_taken_over(session, capsys):
-    config = _config()
+    config = _config(session)
     dead = subprocess.Popen(["true"])
     dead.wait()
-    lock = runs.paths.checkpoint_dir() / "a" / f"{config.key()}.lock"
+    lock = paths.checkpoint_dir() / "a" / f"{config.key()}.lock"
     lock.parent.mkdir(parents=True, exist_ok=True)
     lock.write_text(json.dumps({"pid": dead.pid, "host": os.uname().nodename}))
 
@@ -147,7 +147,7 @@ def _valid(config):
     ],
 )
 def test_broken_history_is_moved_aside_and_redone(session, capsys, damage, message):
-    config = _config()
+    config = _config(session)
     path = runs.fit_cached(config, progress=False).history_path
     broken = damage(path.read_text())
     path.write_text(broken)
@@ -162,7 +162,7 @@ def test_broken_history_is_moved_aside_and_redone(session, capsys, damage, messa
 
 
 def test_diverging_run_is_recorded_and_not_retrained(session, capsys):
-    config = _config(lr=1e12, epochs=5)
+    config = _config(session, lr=1e12, epochs=5)
     run = runs.fit_cached(config, progress=False)
     assert run.history["status"] == "diverged"
     assert run.history["diverged_at_epoch"] == len(run.history["epoch"]) < 5

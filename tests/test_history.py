@@ -2,7 +2,8 @@ import json
 
 import pytest
 
-from lib import history
+from lib import files
+from lib.core import history
 
 
 def _history(test_accuracy):
@@ -17,21 +18,21 @@ def _history(test_accuracy):
 
 def test_round_trip_is_exact(tmp_path):
     original = _history([0.1, 0.25, 1 / 3])
-    history.write_json(tmp_path / "a" / "run.json", original)
+    files.write_json(tmp_path / "a" / "run.json", original)
     assert history.read_history(tmp_path / "a" / "run.json") == original
     assert [p.name for p in (tmp_path / "a").iterdir()] == ["run.json"]  # no temporary left behind
 
 
 def test_failed_write_keeps_the_previous_file(tmp_path, monkeypatch):
     path = tmp_path / "run.json"
-    history.write_json(path, _history([0.5]))
+    files.write_json(path, _history([0.5]))
 
     def disk_full(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(json, "dump", disk_full)
     with pytest.raises(OSError, match="No space left"):
-        history.write_json(path, _history([0.9]))
+        files.write_json(path, _history([0.9]))
     assert history.read_history(path)["metrics"]["test_accuracy"] == [0.5]
     assert [p.name for p in tmp_path.iterdir()] == ["run.json"]
 

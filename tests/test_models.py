@@ -1,7 +1,7 @@
 import keras
 import pytest
 
-from lib import models
+from lib.core import models
 
 
 def test_cifar_cnn_shapes_and_parameter_count():

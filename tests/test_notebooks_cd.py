@@ -3,7 +3,7 @@
 import json
 import os
 
-from lib import runner
+from lib.runner import execute
 
 NOTEBOOKS = ["c_c1_cifar_cnn", "c_c2_filters", "c_c3_mnist_rnn", "c_c4_lstm_gru",
              "d_d1_lr_batch", "d_d2_hidden_units", "d_d3_lstm", "d_d4_adversarial"]
@@ -12,7 +12,7 @@ NOTEBOOKS = ["c_c1_cifar_cnn", "c_c2_filters", "c_c3_mnist_rnn", "c_c4_lstm_gru"
 def test_studies_c_and_d_smoke_reports(outputs, capsys):
     argv = ["--reports-dir", str(outputs / "reports"), "--quiet", "--profile", "smoke",
             "--data-dir", os.environ.get("DATA_DIR", ""), "--only", *NOTEBOOKS]
-    assert runner.main(argv) == 0, capsys.readouterr().out
+    assert execute.main(argv) == 0, capsys.readouterr().out
     for name in NOTEBOOKS:
         assert (outputs / "reports" / f"{name}.html").stat().st_size > 20_000, name
 

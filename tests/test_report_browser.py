@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from lib import runner
+from lib.runner import execute
 
 FIXTURES = Path(__file__).parent / "notebooks"
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
@@ -68,8 +68,8 @@ def site(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         for variable in ("HISTORY_DIR", "CHECKPOINT_DIR", "FIGURE_DIR"):
             patch.setenv(variable, str(root / variable.lower()))
-        patch.setattr(runner, "NOTEBOOK_DIR", FIXTURES)
-        status = runner.main(["--reports-dir", str(root / "reports"), "--quiet", "--profile", "smoke",
+        patch.setattr(execute, "NOTEBOOK_DIR", FIXTURES)
+        status = execute.main(["--reports-dir", str(root / "reports"), "--quiet", "--profile", "smoke",
                               "--only", "demo_report", "fails"])
     assert status == 1  # `fails` fails, by design
     return root / "reports"

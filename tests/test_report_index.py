@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from lib import history, report_index, reports
+from lib import files
+from lib.runner import reports
+from lib.runner import index as report_index
 
 
 class _Links(html.parser.HTMLParser):
@@ -38,7 +40,7 @@ def row(page, name):
 
 def _history(path, accuracies, wall_time_s, seed=0):
     n = len(accuracies)
-    history.write_json(path, {
+    files.write_json(path, {
         "config": {"seed": seed}, "status": "complete", "epoch": list(range(1, n + 1)), "epoch_time_s": [1.0] * n,
         "metrics": {"test_accuracy": accuracies}, "final": {"test_accuracy": accuracies[-1]}, "wall_time_s": wall_time_s,
         "provenance": {"device": "CPU: test", "backend": "tensorflow", "git": {"commit": "abc", "dirty": False},
@@ -48,7 +50,7 @@ def _history(path, accuracies, wall_time_s, seed=0):
 
 
 def _results(root, question, profile, content, recorded="2026-01-01T00:00:00+00:00"):
-    history.write_json(root / "results" / profile / f"{question}.json",
+    files.write_json(root / "results" / profile / f"{question}.json",
                        {"question": question, "profile": profile, "recorded": recorded, "histories": [], "ours": {}, **content})
 
 
@@ -57,7 +59,7 @@ def _record(reports_dir, name, status, error=None, questions=(), figures=()):
     found = reports.provenance(start, start + datetime.timedelta(seconds=12), {"profile": "full", "data_dir": ""},
                                {"read": [], "write": [], "list": []},
                                {"keras": "3", "backend": "tensorflow", "backend_version": "2", "device": "CPU: test", "threads": 2})
-    history.write_json(reports_dir / f"{name}.run.json", {
+    files.write_json(reports_dir / f"{name}.run.json", {
         "notebook": name, "status": status, "error": error, "seconds": 12.0, "provenance": found,
         "questions": list(questions), "figures": [str(f) for f in figures], "inputs": None, "files": {},
     })

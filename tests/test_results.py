@@ -4,11 +4,11 @@ import json
 
 import pytest
 
-from lib import results
+from lib.studies import results
 
 
 def test_record_saves_numbers_and_returns_the_comparison(session, outputs):
-    comparison = results.record("a_q1", {"test_accuracy_final": 0.5, "test_accuracy_epoch_100": None})
+    comparison = results.record(session, "a_q1", {"test_accuracy_final": 0.5, "test_accuracy_epoch_100": None})
     assert comparison.loc["test_accuracy_final", "difference"] == pytest.approx(0.5 - 0.5475)
     saved = json.loads((outputs / "history_dir" / "results" / "smoke" / "a_q1.json").read_text())
     assert saved["status"] == "ran" and saved["profile"] == "smoke"
@@ -16,12 +16,12 @@ def test_record_saves_numbers_and_returns_the_comparison(session, outputs):
 
 
 def test_skip_saves_the_reason(session, outputs):
-    results.skip("a_full_data", "batches 2-5 missing")
+    results.skip(session, "a_full_data", "batches 2-5 missing")
     saved = json.loads(results.results_path("a_full_data", "smoke").read_text())
     assert saved["status"] == "skipped" and saved["reason"] == "batches 2-5 missing"
 
 
 def test_unknown_question_is_refused_before_anything_is_written(session, outputs):
     with pytest.raises(ValueError, match=r"Unknown question: 'z_q1'. Expected one of \("):
-        results.record("z_q1", {"test_accuracy_final": 0.5})
+        results.record(session, "z_q1", {"test_accuracy_final": 0.5})
     assert not (outputs / "history_dir" / "results").exists()

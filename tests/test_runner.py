@@ -9,13 +9,14 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from lib import runner
+from lib import machine
+from lib.runner import execute
 
 FIXTURES = Path(__file__).parent / "notebooks"
 
 
 def _main(tmp_path, *argv):
-    return runner.main(["--reports-dir", str(tmp_path / "reports"), "--quiet", *argv])
+    return execute.main(["--reports-dir", str(tmp_path / "reports"), "--quiet", *argv])
 
 
 @pytest.mark.parametrize(
@@ -37,7 +38,7 @@ def test_bad_arguments_exit_2_and_write_nothing(tmp_path, capsys, argv, message)
 
 
 def test_failed_notebook_still_gets_a_report_and_the_run_fails(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(runner, "NOTEBOOK_DIR", FIXTURES)
+    monkeypatch.setattr(execute, "NOTEBOOK_DIR", FIXTURES)
     assert _main(tmp_path, "--profile", "smoke", "--only", "fails") == 1
     out = capsys.readouterr().out
     assert "fails" in out and "failed" in out and "ValueError: deliberate failure" in out
@@ -50,7 +51,7 @@ def test_failed_notebook_still_gets_a_report_and_the_run_fails(tmp_path, monkeyp
 
 
 def test_diverged_run_is_reported_and_the_suite_goes_on(outputs, tiny_cifar, monkeypatch, capsys):
-    monkeypatch.setattr(runner, "NOTEBOOK_DIR", FIXTURES)
+    monkeypatch.setattr(execute, "NOTEBOOK_DIR", FIXTURES)
     assert _main(outputs, "--profile", "smoke", "--data-dir", str(tiny_cifar), "--only", "diverges") == 0
     assert "1 passed, 0 failed" in capsys.readouterr().out
     html = (outputs / "reports" / "diverges.html").read_text()
@@ -116,11 +117,9 @@ def test_study_a_q2_to_q4_smoke_reports(outputs, capsys):
 
 
 def test_full_profile_without_gpu_says_so_with_the_estimate(capsys):
-    from lib import runs
-
-    if runs.has_gpu():
+    if machine.nvidia_gpus():
         pytest.skip("this machine has a GPU")
-    runner._warn_full_without_gpu(runner.notebooks(["a_q1_cnn", "a_q2_grid"]))
+    execute._warn_full_without_gpu(execute.notebooks(["a_q1_cnn", "a_q2_grid"]))
     out = capsys.readouterr().out
     assert "WARNING: PROFILE=full runs the studies' real epochs, which needs a GPU, and none was found (CPU: " in out
     assert "Estimated time on this CPU: about 102.3 hours" in out and "`make all PROFILE=quick`" in out
@@ -131,7 +130,7 @@ def test_up_to_date_notebooks_are_not_executed_again(outputs, monkeypatch, capsy
     notebooks.mkdir()
     notebook = notebooks / "reads_input.ipynb"
     notebook.write_text((FIXTURES / "reads_input.ipynb").read_text())
-    monkeypatch.setattr(runner, "NOTEBOOK_DIR", notebooks)
+    monkeypatch.setattr(execute, "NOTEBOOK_DIR", notebooks)
     report = outputs / "reports" / "reads_input.html"
     value = outputs / "history_dir" / "inputs" / "value.json"
 
@@ -159,12 +158,12 @@ def test_up_to_date_notebooks_are_not_executed_again(outputs, monkeypatch, capsy
     assert run() and report.is_file()
     notebook.write_text(notebook.read_text().replace("label {label}", "label: {label}"))
     assert run() and "label: first" in report.read_text()
-    record = json.loads(runner.record_path(outputs / "reports", "reads_input").read_text())
+    record = json.loads(execute.record_path(outputs / "reports", "reads_input").read_text())
     assert record["status"] == "ok" and str(value) in record["files"]
 
 
 def test_failed_notebooks_run_again_and_are_listed_in_the_index(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(runner, "NOTEBOOK_DIR", FIXTURES)
+    monkeypatch.setattr(execute, "NOTEBOOK_DIR", FIXTURES)
     for _ in range(2):
         assert _main(tmp_path, "--profile", "smoke", "--only", "fails") == 1
         assert "fails: failed" in capsys.readouterr().out
@@ -173,11 +172,11 @@ def test_failed_notebooks_run_again_and_are_listed_in_the_index(tmp_path, monkey
 
 
 def test_papermill_cell_lines_are_quiet_but_output_streams(tmp_path, monkeypatch, caplog):
-    monkeypatch.setattr(runner, "NOTEBOOK_DIR", FIXTURES)
+    monkeypatch.setattr(execute, "NOTEBOOK_DIR", FIXTURES)
     logger = logging.getLogger("papermill")
     monkeypatch.setattr(logger, "filters", [])
     with caplog.at_level(logging.INFO, logger="papermill"):
-        runner.main(["--reports-dir", str(tmp_path / "reports"), "--profile", "smoke", "--only", "fails", "-p", "fail=False"])
+        execute.main(["--reports-dir", str(tmp_path / "reports"), "--profile", "smoke", "--only", "fails", "-p", "fail=False"])
     messages = [record.getMessage() for record in caplog.records if record.name.startswith("papermill")]
     assert any("before the failure" in message for message in messages)
     assert not any(message.startswith(("Executing Cell", "Ending Cell", "Input Notebook")) for message in messages)
@@ -192,7 +191,7 @@ def test_papermill_cell_lines_are_quiet_but_output_streams(tmp_path, monkeypatch
 ])
 def test_quiet_filter_keeps_progress_lines(message, shown):
     record = logging.LogRecord("papermill", logging.INFO, __file__, 0, message, None, None)
-    assert runner._QUIET.filter(record) == shown
+    assert execute._QUIET.filter(record) == shown
 
 
 def test_an_interrupted_run_leaves_no_stamp(tmp_path, monkeypatch):
@@ -200,7 +199,7 @@ def test_an_interrupted_run_leaves_no_stamp(tmp_path, monkeypatch):
 
     reports_dir = tmp_path / "reports"
     reports_dir.mkdir()
-    record = runner.record_path(reports_dir, "fails")
+    record = execute.record_path(reports_dir, "fails")
     record.write_text('{"status": "ok"}')
 
     def interrupted(*args, **kwargs):
@@ -208,6 +207,6 @@ def test_an_interrupted_run_leaves_no_stamp(tmp_path, monkeypatch):
 
     monkeypatch.setattr(papermill, "execute_notebook", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        runner.run_notebook(FIXTURES / "fails.ipynb", {"profile": "smoke"}, reports_dir)
+        execute.run_notebook(FIXTURES / "fails.ipynb", {"profile": "smoke"}, reports_dir)
     assert not record.exists()
-    assert runner.stale_reason(FIXTURES / "fails.ipynb", "any", reports_dir) == "not run before"
+    assert execute.stale_reason(FIXTURES / "fails.ipynb", "any", reports_dir) == "not run before"

@@ -1,16 +1,19 @@
+import dataclasses
 import re
 
 import keras
 import numpy as np
 import pytest
 
-from lib import datasets, history, models, runs
+from lib import files
+from lib.core import backend, config, data, history, models, runs
+from lib.studies import a as study_a
 
 
-def _config(**overrides):
-    settings = dict(study="a", model="cifar_cnn", data="cifar10", epochs=2, model_kwargs={"c1": 4, "c2": 6},
+def _config(session, **overrides):
+    settings = dict(session=session, study="a", model="cifar_cnn", data="cifar10", epochs=2, model_kwargs={"c1": 4, "c2": 6},
                     data_kwargs={"train_per_class": 3, "test_per_class": 2}, batch_size=8, seed=0)
-    return runs.RunConfig(**{**settings, **overrides})
+    return config.RunConfig(**{**settings, **overrides})
 
 
 def _twin_models(optimizer, **model_kwargs):
@@ -25,7 +28,7 @@ def _twin_models(optimizer, **model_kwargs):
 
 
 def test_fit_writes_a_complete_history(session):
-    run = runs.fit_cached(_config(), progress=False)
+    run = runs.fit_cached(_config(session), progress=False)
     h = history.read_history(run.history_path)
     assert run.history_path.parent.name == "a" and h["status"] == "complete"
     assert h["epoch"] == [1, 2] and len(h["epoch_time_s"]) == 2
@@ -35,17 +38,17 @@ def test_fit_writes_a_complete_history(session):
     assert provenance["profile"] == "smoke" and provenance["backend"] == keras.backend.backend()
     assert provenance["device"].startswith(("CPU: ", "GPU: "))
     assert {"keras", "numpy", "git", "start", "end", "data_files"} <= set(provenance)
-    assert run.load_model().count_params() == runs.MODELS["cifar_cnn"](c1=4, c2=6).count_params()
+    assert run.load_model().count_params() == models.build_cifar_cnn(c1=4, c2=6).count_params()
 
 
 def test_an_epoch_logs_and_trains_what_fit_would(session):
-    config = _config()  # 30 training images in batches of 8: the last batch is smaller
-    data = runs.load_data(config)
+    run_config = _config(session)  # 30 training images in batches of 8: the last batch is smaller
+    arrays = runs.load_data(run_config)
     compiled = _twin_models(lambda: keras.optimizers.SGD(learning_rate=0.05))
-    order = np.random.default_rng(0).permutation(len(data.y_train))
-    ours = runs._train_epoch(compiled[0], data, order, config.batch_size)
-    fitted = compiled[1].fit(data.x_train[order], data.y_train[order], batch_size=config.batch_size, shuffle=False,
-                             validation_data=(data.x_test, data.y_test), verbose=0).history
+    order = np.random.default_rng(0).permutation(len(arrays.y_train))
+    ours = runs._train_epoch(compiled[0], arrays, order, run_config.batch_size)
+    fitted = compiled[1].fit(arrays.x_train[order], arrays.y_train[order], batch_size=run_config.batch_size, shuffle=False,
+                             validation_data=(arrays.x_test, arrays.y_test), verbose=0).history
     assert set(ours) == {name.replace("val_", "test_") for name in fitted}
     for name, values in fitted.items():
         assert ours[name.replace("val_", "test_")] == pytest.approx(values[0], rel=1e-5), name
@@ -55,16 +58,16 @@ def test_an_epoch_logs_and_trains_what_fit_would(session):
 
 @pytest.mark.skipif(keras.backend.backend() != "jax", reason="compiled epochs are JAX's (make test-backends)")
 def test_device_epochs_train_what_the_batch_loop_trains(session):
-    from lib.device_epochs import DeviceEpochs
+    from lib.core.device_epochs import DeviceEpochs
 
-    config = _config()  # 30 training and 20 test images in batches of 8: both end in a smaller batch
-    data = runs.load_data(config)
+    run_config = _config(session)  # 30 training and 20 test images in batches of 8: both end in a smaller batch
+    arrays = runs.load_data(run_config)
     # dropout: its random state must advance alike
     compiled = _twin_models(lambda: keras.optimizers.SGD(learning_rate=0.05, momentum=0.9), dropout=0.5)
-    device_epochs = DeviceEpochs(compiled[1], data, config.batch_size)
+    device_epochs = DeviceEpochs(compiled[1], arrays, run_config.batch_size)
     for epoch in range(2):
-        order = runs._epoch_order(0, epoch, len(data.y_train))
-        loop, device = runs._train_epoch(compiled[0], data, order, config.batch_size), device_epochs(order)
+        order = runs._epoch_order(0, epoch, len(arrays.y_train))
+        loop, device = runs._train_epoch(compiled[0], arrays, order, run_config.batch_size), device_epochs(order)
         assert set(device) == set(loop)
         for name, value in loop.items():
             assert device[name] == pytest.approx(value, rel=1e-5), (epoch, name)
@@ -74,58 +77,58 @@ def test_device_epochs_train_what_the_batch_loop_trains(session):
 
 
 def test_same_seed_gives_identical_histories(session, monkeypatch, tmp_path):
-    first = runs.fit_cached(_config(seed=3), progress=False).history
+    first = runs.fit_cached(_config(session, seed=3), progress=False).history
     monkeypatch.setenv("HISTORY_DIR", str(tmp_path / "second"))
-    second = runs.fit_cached(_config(seed=3), progress=False).history
+    second = runs.fit_cached(_config(session, seed=3), progress=False).history
     assert first["metrics"] == second["metrics"]
-    other_seed = runs.fit_cached(_config(seed=4), progress=False).history
+    other_seed = runs.fit_cached(_config(session, seed=4), progress=False).history
     assert other_seed["metrics"] != first["metrics"]
 
 
 def test_cache_hit_skips_training_and_a_changed_config_misses(session, monkeypatch):
-    runs.fit_cached(_config(), progress=False)
+    runs.fit_cached(_config(session), progress=False)
     calls = []
-    real_write = history.write_json  # patching _train itself would change the code key
-    monkeypatch.setattr(history, "write_json", lambda *args: calls.append(args) or real_write(*args))
+    real_write = files.write_json  # patching _train itself would change the code key
+    monkeypatch.setattr(files, "write_json", lambda *args: calls.append(args) or real_write(*args))
 
-    runs.fit_cached(_config(), progress=False)
+    runs.fit_cached(_config(session), progress=False)
     assert calls == []
-    runs.fit_cached(_config(lr=0.01), progress=False)
+    runs.fit_cached(_config(session, lr=0.01), progress=False)
     assert len(calls) == 1
 
 
 def test_key_covers_config_code_and_data(session, monkeypatch):
-    key = _config().key()
-    assert key == _config().key() and len(key) == 16
-    assert _config(seed=1).key() != key
-    assert _config(model_kwargs={"c1": 4, "c2": 7}).key() != key
+    key = _config(session).key()
+    assert key == _config(session).key() and len(key) == 16
+    assert _config(session, seed=1).key() != key
+    assert _config(session, model_kwargs={"c1": 4, "c2": 7}).key() != key
     with monkeypatch.context() as patch:  # another training loop: the runs must be redone
         patch.setattr(runs, "_train_epoch", lambda model, data, order, batch_size: {})
-        assert _config().key() != key
+        assert _config(session).key() != key
 
     def build_cifar_cnn(c1=50, c2=60, dropout=0.0, num_classes=10):  # same signature, other code
         return None
 
-    monkeypatch.setitem(runs.MODELS, "cifar_cnn", build_cifar_cnn)
-    assert _config().key() != key
+    monkeypatch.setattr(models, "build_cifar_cnn", build_cifar_cnn)
+    assert _config(session).key() != key
     monkeypatch.undo()
-    batch = session / "cifar-10-batches-py" / "test_batch"
+    batch = session.data_dir / "cifar-10-batches-py" / "test_batch"
     batch.write_bytes(batch.read_bytes())  # same bytes, new mtime: same key
-    assert _config().key() == key
+    assert _config(session).key() == key
 
 
 def test_incomplete_history_is_retrained(session):
-    run = runs.fit_cached(_config(), progress=False)
+    run = runs.fit_cached(_config(session), progress=False)
     stale = dict(run.history, status="running")
-    history.write_json(run.history_path, stale)
-    assert runs.fit_cached(_config(), progress=False).history["status"] == "complete"
+    files.write_json(run.history_path, stale)
+    assert runs.fit_cached(_config(session), progress=False).history["status"] == "complete"
 
 
 @pytest.mark.parametrize(
     "overrides, error, message",
     [
-        ({"model": "resnet"}, ValueError, re.escape(f"Unknown model: 'resnet'. Expected one of {tuple(runs.MODELS)}.")),
-        ({"data": "imagenet"}, ValueError, re.escape(f"Unknown data: 'imagenet'. Expected one of {tuple(datasets.SOURCES)}.")),
+        ({"model": "resnet"}, ValueError, re.escape(f"Unknown model: 'resnet'. Expected one of {tuple(config.MODELS)}.")),
+        ({"data": "imagenet"}, ValueError, re.escape(f"Unknown data: 'imagenet'. Expected one of {tuple(data.SOURCES)}.")),
         ({"optimizer": "adamw"}, ValueError, r"Unknown optimizer: 'adamw'. Expected one of \('sgd', 'rmsprop', 'adam'\)."),
         ({"epochs": 0}, ValueError, r"Invalid value for `epochs`. Received: epochs=0. Expected a positive integer."),
         ({"epochs": 2.5}, ValueError, r"Received: epochs=2.5"),
@@ -140,29 +143,36 @@ def test_incomplete_history_is_retrained(session):
 )
 def test_bad_configs(overrides, error, message):
     with pytest.raises(error, match=message):
-        _config(**overrides)
+        _config(None, **overrides)
 
 
 def test_profiles():
-    assert runs.profile_settings("full", "a")["epochs"] == 1000
-    assert runs.profile_settings("quick", "a", epochs=7)["epochs"] == 7
+    assert config.profile_settings(study_a.PROFILES, "full", "a")["epochs"] == 1000
+    assert config.profile_settings(study_a.PROFILES, "quick", "a", epochs=7)["epochs"] == 7
     with pytest.raises(ValueError, match=r"Unknown profile: 'fast'. Expected one of \('smoke', 'quick', 'full'\)."):
-        runs.profile_settings("fast", "a")
+        config.profile_settings(study_a.PROFILES, "fast", "a")
     with pytest.raises(ValueError, match=r"Received: epochs=0"):
-        runs.profile_settings("quick", "a", epochs=0)
+        config.profile_settings(study_a.PROFILES, "quick", "a", epochs=0)
     with pytest.raises(ValueError, match=r"Unknown profile: 'fast'"):
         runs.setup("fast")
 
 
-def test_fit_needs_setup(monkeypatch):
-    monkeypatch.setitem(runs._session, "profile", None)
-    with pytest.raises(RuntimeError, match=r"Call runs.setup\(profile, data_dir\)"):
-        runs.fit_cached(_config())
+def test_setup_returns_the_session_that_configs_carry(tiny_cifar):
+    session = runs.setup("quick", str(tiny_cifar))
+    assert session == config.Session("quick", tiny_cifar) and _config(session).session is session
+    assert "session" not in _config(session).as_dict() and _config(session) == _config(None)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        session.profile = "full"
+
+
+def test_fit_needs_a_session():
+    with pytest.raises(ValueError, match=r"This RunConfig has no session: build it with a session from runs.setup"):
+        runs.fit_cached(_config(None))
 
 
 def test_mixed_bfloat16_computes_in_bfloat16_and_leaves_the_global_policy(session):
-    run = runs.fit_cached(_config(precision="mixed_bfloat16"), progress=False)
-    assert run.config.key() != _config().key()
+    run = runs.fit_cached(_config(session, precision="mixed_bfloat16"), progress=False)
+    assert run.config.key() != _config(session).key()
     model = run.load_model()
     assert model.get_layer("C1").compute_dtype == "bfloat16"
     assert {variable.dtype for variable in model.weights} == {"float32"}  # weights stay float32
@@ -178,4 +188,4 @@ def test_a_model_key_covers_the_layers_and_helpers_its_factory_uses():
 
 def test_set_threads_needs_a_positive_count():
     with pytest.raises(ValueError, match=r"Invalid value for `threads`. Received: threads=0. Expected a positive integer."):
-        runs.set_threads(0)
+        backend.set_threads(0)

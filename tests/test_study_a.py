@@ -1,9 +1,10 @@
-import json
-
 import numpy as np
 import pytest
 
-from lib import history, runs, study_a
+from conftest import session_for
+from lib.core import history, runs
+from lib.core.config import RunConfig
+from lib.studies import a as study_a
 
 
 def _history(test_accuracy, test_loss=None, wall_time_s=10.0):
@@ -17,16 +18,16 @@ def _history(test_accuracy, test_loss=None, wall_time_s=10.0):
 
 
 def test_grid_has_25_cells_and_shares_q1s_run():
-    grid = study_a.grid_configs("full", seeds=[0, 1])
+    grid = study_a.grid_configs(session_for("full"), seeds=[0, 1])
     assert sorted(grid) == [(c1, c2) for c1 in (10, 30, 50, 70, 90) for c2 in (20, 40, 60, 80, 100)]
     assert all(len(configs) == 2 for configs in grid.values())
-    q1 = study_a.config("full", seed=1)
+    q1 = study_a.config(session_for("full"), seed=1)
     assert grid[(50, 60)][1] == q1  # equal configs, so one cached run serves both
     assert grid[(90, 100)][0].model_kwargs == {"c1": 90, "c2": 100}
 
 
 def test_variants_are_the_four_trainings():
-    variants = study_a.variant_configs("smoke", 70, 40, seeds=[0])
+    variants = study_a.variant_configs(session_for("smoke"), 70, 40, seeds=[0])
     settings = {name: (c.optimizer, c.momentum, c.model_kwargs, c.lr) for name, [c] in variants.items()}
     assert settings == {
         "momentum": ("sgd", 0.1, {"c1": 70, "c2": 40}, 0.001),
@@ -37,9 +38,9 @@ def test_variants_are_the_four_trainings():
 
 
 def test_seed_lists_follow_the_profile():
-    assert study_a.seed_list("full") == [0, 1, 2]
-    assert study_a.seed_list("quick", seed=5) == [5]
-    assert study_a.seed_list("quick", seed=2, seeds=2) == [2, 3]
+    assert study_a.seed_list(session_for("full")) == [0, 1, 2]
+    assert study_a.seed_list(session_for("quick"), seed=5) == [5]
+    assert study_a.seed_list(session_for("quick"), seed=2, seeds=2) == [2, 3]
 
 
 def test_seed_summary_and_mean_curve():
@@ -93,8 +94,8 @@ def test_best_channels_round_trip_and_missing(outputs):
 
 
 def test_concurrent_runs_match_sequential_runs(session, monkeypatch, tmp_path):
-    configs = [runs.RunConfig(study="a", model="cifar_cnn", data="cifar10", epochs=2, model_kwargs={"c1": 4, "c2": c2},
-                              data_kwargs={"train_per_class": 3, "test_per_class": 2}, batch_size=8) for c2 in (5, 6)]
+    configs = [RunConfig(session=session, study="a", model="cifar_cnn", data="cifar10", epochs=2, model_kwargs={"c1": 4, "c2": c2},
+                         data_kwargs={"train_per_class": 3, "test_per_class": 2}, batch_size=8) for c2 in (5, 6)]
     sequential = runs.fit_many(configs, jobs=1, progress=False)
     monkeypatch.setenv("HISTORY_DIR", str(tmp_path / "concurrent"))
     concurrent = runs.fit_many(configs, jobs=2, progress=False)

@@ -8,7 +8,10 @@ import keras
 import numpy as np
 import pytest
 
-from lib import models, runner, runs, study_b, text_data
+from lib.core import models, runs
+from lib.core.data import text
+from lib.runner import execute
+from lib.studies import b as study_b
 
 LONG = "word " * 30  # 150 characters, 30 words
 
@@ -35,34 +38,34 @@ def tiny_dbpedia(tmp_path):
 
 
 def test_clean_text_keeps_letters_digits_and_four_marks():
-    assert text_data.clean_text("The School’s  Zürich–history, 1990. (Bbc)!") == "the school's zurich history, 1990. bbc"
+    assert text.clean_text("The School’s  Zürich–history, 1990. (Bbc)!") == "the school's zurich history, 1990. bbc"
 
 
 def test_loader_reads_labels_texts_and_encodes_chars(tiny_dbpedia):
-    data = text_data.load_dbpedia(tiny_dbpedia, encoding="char")
+    data = text.load_dbpedia(tiny_dbpedia, encoding="char")
     assert data.class_labels == (1, 2) and data.class_names == ("Company", "EducationalInstitution")
     assert data.y_train.tolist() == [0, 1, 1, 0] and data.y_test.tolist() == [1, 0]
     assert data.x_train.shape == (4, 100) and data.x_train.dtype == np.int32 and data.vocabulary_size == 256
     # Trailing empty fields are gone, the comma inside the text stays, the text is lower-cased.
-    assert text_data.decode(data.x_train[0]) == "acme corp. is a company, founded in 1990."
-    assert text_data.decode(data.x_train[1]) == "the school's pupils learn zurich history."
+    assert text.decode(data.x_train[0]) == "acme corp. is a company, founded in 1990."
+    assert text.decode(data.x_train[1]) == "the school's pupils learn zurich history."
     assert data.x_train[0, 41:].tolist() == [0] * 59  # padded with 0 after 41 characters
-    assert text_data.decode(data.x_train[2]) == LONG.strip()[:100]  # truncated to 100
+    assert text.decode(data.x_train[2]) == LONG.strip()[:100]  # truncated to 100
     assert data.files["train_medium.csv"]["copy"].startswith("user-provided")
 
 
 def test_loader_word_ids_from_the_training_vocabulary(tiny_dbpedia):
-    data = text_data.load_dbpedia(tiny_dbpedia, encoding="word")
+    data = text.load_dbpedia(tiny_dbpedia, encoding="word")
     vocabulary = data.vocabulary
     assert vocabulary[:3] == ("<pad>", "<oov>", "word") and "school's" in vocabulary  # most frequent first
     assert data.vocabulary_size == len(vocabulary) and "zebracorn" not in vocabulary
-    assert text_data.decode(data.x_test[0], vocabulary) == "the school's <oov>"
-    assert data.x_test[0, 2] == text_data.OOV and data.x_test[0, 3:].tolist() == [0] * 97
+    assert text.decode(data.x_test[0], vocabulary) == "the school's <oov>"
+    assert data.x_test[0, 2] == text.OOV and data.x_test[0, 3:].tolist() == [0] * 97
     assert (data.x_train[2] == vocabulary.index("word")).sum() == 30
 
 
 def test_per_class_subset_builds_the_vocabulary_from_the_subset(tiny_dbpedia):
-    data = text_data.load_dbpedia(tiny_dbpedia, encoding="word", train_per_class=1, test_per_class=1)
+    data = text.load_dbpedia(tiny_dbpedia, encoding="word", train_per_class=1, test_per_class=1)
     assert data.y_train.tolist() == [0, 1] and "another" not in data.vocabulary
 
 
@@ -78,19 +81,19 @@ def test_per_class_subset_builds_the_vocabulary_from_the_subset(tiny_dbpedia):
 def test_malformed_line_names_file_and_line(tmp_path, line, message):
     root = _write_dbpedia(tmp_path, train=TRAIN_LINES[:2] + [line])
     with pytest.raises(ValueError, match=message):
-        text_data.load_dbpedia(root)
+        text.load_dbpedia(root)
 
 
 def test_missing_file_names_path_checksum_and_data_dir(tmp_path):
     with pytest.raises(FileNotFoundError, match=(
         rf"DBpedia file train_medium.csv not found at {re.escape(str(tmp_path))}/dbpedia-medium/train_medium.csv\. "
         r"This course subset has no public download: .*sha256 9c5816b344282bf25b5969c8f4c2ee0d3403d464e4f241ed77f5d6de33187ef5.*DATA_DIR")):
-        text_data.load_dbpedia(tmp_path)
+        text.load_dbpedia(tmp_path)
 
 
 def test_unknown_encoding_is_refused(tiny_dbpedia):
     with pytest.raises(ValueError, match=r"Unknown encoding: 'bytes'. Expected one of \('char', 'word'\)."):
-        text_data.load_dbpedia(tiny_dbpedia, encoding="bytes")
+        text.load_dbpedia(tiny_dbpedia, encoding="bytes")
 
 
 def test_lookup_char_convolution_equals_one_hot_convolution():
@@ -146,12 +149,7 @@ def test_rnn_factory_rejects_bad_arguments(kwargs, message):
 
 
 def test_gradient_clipping_is_configured_in_the_optimizer(outputs, tiny_dbpedia):
-    saved = dict(runs._session)
-    runs.setup("smoke", str(tiny_dbpedia))
-    try:
-        configs = study_b.rnn_variant_configs("smoke")
-    finally:
-        runs._session.update(saved)
+    configs = study_b.rnn_variant_configs(runs.setup("smoke", str(tiny_dbpedia)))
     clipped = configs[("word_rnn", "gru_clipnorm_2")]
     assert clipped.clipnorm == 2.0 and all(c.clipnorm == 0 for key, c in configs.items() if key[1] != "gru_clipnorm_2")
     optimizer = models.make_optimizer(clipped.optimizer, clipped.lr, clipped.momentum, clipped.clipnorm)
@@ -163,31 +161,27 @@ def test_gradient_clipping_is_configured_in_the_optimizer(outputs, tiny_dbpedia)
 
 
 def test_configs_share_runs_between_questions(outputs, tiny_dbpedia):
-    saved = dict(runs._session)
-    runs.setup("smoke", str(tiny_dbpedia))
-    try:
-        q3 = study_b.config("smoke", "char_rnn")
-        pairs = study_b.dropout_configs("smoke")
-        variants = study_b.rnn_variant_configs("smoke")
-        word = study_b.config("smoke", "word_cnn")
-    finally:
-        runs._session.update(saved)
+    session = runs.setup("smoke", str(tiny_dbpedia))
+    q3 = study_b.config(session, "char_rnn")
+    pairs = study_b.dropout_configs(session)
+    variants = study_b.rnn_variant_configs(session)
+    word = study_b.config(session, "word_cnn")
     assert pairs["char GRU"][0] == q3 and variants[("char_rnn", "gru")] == q3  # one cached run serves Q3, Q5 and Q6
     assert pairs["char GRU"][1].model_kwargs["dropout"] == study_b.DROPOUT
     assert (q3.optimizer, q3.lr, q3.batch_size, q3.data_kwargs["encoding"]) == ("adam", 0.01, 128, "char")
-    assert word.model_kwargs["vocabulary_size"] == text_data.load_dbpedia(tiny_dbpedia, "word", 5, 2).vocabulary_size
+    assert word.model_kwargs["vocabulary_size"] == text.load_dbpedia(tiny_dbpedia, "word", 5, 2).vocabulary_size
     assert variants[("word_rnn", "gru_2_layers")].model_kwargs["num_layers"] == 2
     with pytest.raises(ValueError, match=r"`cell` and `num_layers` apply to RNN models only."):
-        study_b.config("smoke", "char_cnn", cell="lstm")
+        study_b.config(session, "char_cnn", cell="lstm")
 
 
 def test_study_b_notebooks_smoke_through_the_runner(outputs, capsys):
     data_dir = os.environ.get("DATA_DIR", "")
     notebooks = ["b_q1_char_cnn", "b_q2_word_cnn", "b_q3_char_rnn", "b_q4_word_rnn", "b_q5_dropout", "b_q6_rnn_variants"]
     argv = ["--reports-dir", str(outputs / "reports"), "--quiet", "--profile", "smoke", "--data-dir", data_dir, "--only", *notebooks]
-    assert runner.main(argv) == 0, capsys.readouterr()
+    assert execute.main(argv) == 0, capsys.readouterr()
     for name in notebooks:
-        assert name in runner.FULL_PROFILE_CPU_HOURS
+        assert name in study_b.CPU_HOURS
     histories = [json.loads(path.read_text()) for path in (outputs / "history_dir" / "b").glob("*.json")]
     assert len(histories) == 4 + 4 + 8  # Q5 and Q6 reuse Q1-Q4's runs
     assert all(len(h["epoch"]) == 2 and h["provenance"]["profile"] == "smoke" for h in histories)

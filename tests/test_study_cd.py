@@ -7,7 +7,12 @@ import keras
 import numpy as np
 import pytest
 
-from lib import datasets, history, models, runs, study_c, study_d
+from conftest import session_for
+from lib import files
+from lib.core import models
+from lib.core.data import images
+from lib.studies import c as study_c
+from lib.studies import d as study_d
 
 
 def _write_mnist(path, train_labels, test_labels):
@@ -20,34 +25,34 @@ def _write_mnist(path, train_labels, test_labels):
 
 def test_load_mnist_scales_subsets_and_records_the_file(tmp_path):
     path = _write_mnist(tmp_path / "mnist" / "mnist.npz", [3, 1, 3, 3, 1], [0, 0, 2])
-    data = datasets.load_mnist(data_dir=str(tmp_path), train_per_class=2)
+    data = images.load_mnist(data_dir=str(tmp_path), train_per_class=2)
     raw = np.load(path)
     assert data.x_train.shape == (4, 28, 28, 1) and data.x_train.dtype == np.float32
     assert data.y_train.tolist() == [3, 1, 3, 1] and data.y_train.dtype == np.int64
     np.testing.assert_allclose(data.x_train[1, :, :, 0], raw["x_train"][1] / 255.0, rtol=1e-6)
     assert data.x_test.shape == (3, 28, 28, 1) and data.class_names[9] == "9"
-    assert data.files["mnist.npz"]["sha256"] == datasets._sha256(path)
+    assert data.files["mnist.npz"]["sha256"] == files.sha256(path)
     assert data.files["mnist.npz"]["copy"] == "user-provided"
 
 
 def test_missing_mnist_and_failed_download_name_path_and_remedy(tmp_path, monkeypatch):
-    monkeypatch.setattr(datasets, "MNIST_URL", "http://127.0.0.1:9/mnist.npz")  # refused at once, offline
+    monkeypatch.setattr(images, "MNIST_URL", "http://127.0.0.1:9/mnist.npz")  # refused at once, offline
     with pytest.raises(FileNotFoundError) as raised:
-        datasets.load_mnist(data_dir=str(tmp_path))
+        images.load_mnist(data_dir=str(tmp_path))
     message = str(raised.value)
     assert f"MNIST file mnist.npz not found at {tmp_path / 'mnist' / 'mnist.npz'}" in message
     assert "downloading http://127.0.0.1:9/mnist.npz failed" in message
-    assert datasets.MNIST_SHA256 in message and "DATA_DIR" in message
+    assert images.MNIST_SHA256 in message and "DATA_DIR" in message
 
 
 def test_grayscale_28_keeps_cifar10_as_it_was(tiny_cifar):
-    gray = datasets.load_cifar10_gray(data_dir=str(tiny_cifar), test_per_class=3)
-    color = datasets.load_cifar10(data_dir=str(tiny_cifar), test_per_class=3)
+    gray = images.load_cifar10_gray(data_dir=str(tiny_cifar), test_per_class=3)
+    color = images.load_cifar10(data_dir=str(tiny_cifar), test_per_class=3)
     assert color.x_train.shape == (60, 32, 32, 3)  # Study A's source is unchanged
     assert gray.x_train.shape == (60, 28, 28, 1) and gray.x_test.shape == (30, 28, 28, 1)
     assert gray.y_test.tolist() == color.y_test.tolist()
     flat = np.ones((1, 32, 32, 3), np.float32) * np.array([1.0, 0.5, 0.0], np.float32)
-    np.testing.assert_allclose(datasets.to_grayscale_28(flat), 0.299 + 0.5 * 0.587, rtol=1e-5)
+    np.testing.assert_allclose(images.to_grayscale_28(flat), 0.299 + 0.5 * 0.587, rtol=1e-5)
 
 
 def test_factories_have_the_expected_sizes():
@@ -77,26 +82,26 @@ def test_activation_statistics_of_known_weights():
 
 
 def test_study_c_runs():
-    variants = study_c.rnn_variant_configs("full")
+    variants = study_c.rnn_variant_configs(session_for("full"))
     changes = {name: (c.model_kwargs["units"], c.optimizer, c.lr, c.epochs) for name, c in variants.items()}
     assert changes == {"base": (64, "adam", 1e-3, 10), "lr_1e-2": (64, "adam", 1e-2, 10),
                        "sgd": (64, "sgd", 1e-3, 10), "hidden_128": (128, "adam", 1e-3, 10)}
-    grid = study_c.grid_configs("full")
+    grid = study_c.grid_configs(session_for("full"))
     assert len(grid) == 16 and grid[("gru", 2, 128, 1e-2)].model_kwargs == {"cell": "gru", "units": 128, "num_layers": 2}
-    assert len(study_c.grid_configs("smoke")) == 2  # the smoke profile cuts the grid
-    cnn = study_c.comparison_configs("quick")["CNN (C1's network)"]
+    assert len(study_c.grid_configs(session_for("smoke"))) == 2  # the smoke profile cuts the grid
+    cnn = study_c.comparison_configs(session_for("quick"))["CNN (C1's network)"]
     assert (cnn.data, cnn.epochs, cnn.lr) == ("mnist", 3, 1e-3)
-    assert study_c.cnn_config("full", "sgd_lr_1e-3").data_kwargs == {"train_per_class": None, "test_per_class": 100}
+    assert study_c.cnn_config(session_for("full"), "sgd_lr_1e-3").data_kwargs == {"train_per_class": None, "test_per_class": 100}
     with pytest.raises(ValueError, match=r"Unknown training: 'sgd'. Expected one of \('adam_lr_1e-3', "):
-        study_c.cnn_config("full", "sgd")
+        study_c.cnn_config(session_for("full"), "sgd")
 
 
 def test_study_d_grids_share_runs():
-    d1, d2, d3 = study_d.lr_batch_configs("full"), study_d.units_lr_configs("full"), study_d.lstm_configs("full")
+    d1, d2, d3 = study_d.lr_batch_configs(session_for("full")), study_d.units_lr_configs(session_for("full")), study_d.lstm_configs(session_for("full"))
     assert (len(d1), len(d2), len(d3)) == (16, 20, 4)
     assert d1[(1e-3, 128)] == d2[(128, 1e-3)]  # one cached run serves both tables
     assert d3[(200, "rmsprop")].model_kwargs == {"cell": "lstm", "units": 200, "num_layers": 1}
-    labelled = study_d.all_configs("full")
+    labelled = study_d.all_configs(session_for("full"))
     assert len(labelled) == 40 and len({json.dumps(c.as_dict(), sort_keys=True) for c in labelled.values()}) == 36
 
 
@@ -108,7 +113,7 @@ class _Run:
 
 def _run(accuracies, status="complete", lr=1e-3):
     n = len(accuracies)
-    config = study_d.config("full", lr=lr)
+    config = study_d.config(session_for("full"), lr=lr)
     return _Run(config, {"metrics": {"accuracy": accuracies, "test_accuracy": accuracies}, "final": {"test_accuracy": accuracies[-1]},
                          "wall_time_s": 2.0 * n, "status": status, "epoch": list(range(1, n + 1))})
 

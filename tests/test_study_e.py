@@ -8,7 +8,11 @@ import keras
 import numpy as np
 import pytest
 
-from lib import datasets, evaluate, language, runner, runs, search, study_e
+from conftest import session_for
+from lib.core import evaluate, language, search
+from lib.core.data import text
+from lib.runner import execute
+from lib.studies import e as study_e
 
 TEXT = """First Citizen:
 The cat sat; the DOG sat. Know't, the cat!
@@ -23,20 +27,20 @@ def _sample(tuner, count):
     return [tuner.oracle.create_trial(f"sampler{i}").hyperparameters.values for i in range(count)]
 
 
-def _tuner(question, seed):
+def _tuner(session, question, seed):
     if question == "e1":
-        return study_e.cnn_tuner("smoke", seed=seed, trials=30)
-    return study_e.lm_tuner("smoke", vocabulary_size=200, seed=seed, trials=30)
+        return study_e.cnn_tuner(session, seed=seed, trials=30)
+    return study_e.lm_tuner(session, vocabulary_size=200, seed=seed, trials=30)
 
 
 @pytest.mark.parametrize("question, space", [("e1", study_e.CNN_SPACE), ("e2", study_e.LM_SPACE)])
 def test_sampling_covers_only_the_allowed_values_and_a_seed_repeats_its_sequence(session, monkeypatch, tmp_path, question, space):
-    (session / "tinyshakespeare").mkdir()
-    (session / "tinyshakespeare" / "input.txt").write_text(TEXT)  # the language model's configs hash their data file
-    first = _sample(_tuner(question, seed=3), 30)
+    (session.data_dir / "tinyshakespeare").mkdir()
+    (session.data_dir / "tinyshakespeare" / "input.txt").write_text(TEXT)  # the language model's configs hash their data file
+    first = _sample(_tuner(session, question, seed=3), 30)
     monkeypatch.setenv("CHECKPOINT_DIR", str(tmp_path / "elsewhere"))  # a fresh tuner, not a reload
-    again = _sample(_tuner(question, seed=3), 30)
-    other = _sample(_tuner(question, seed=4), 30)
+    again = _sample(_tuner(session, question, seed=3), 30)
+    other = _sample(_tuner(session, question, seed=4), 30)
     assert first == again
     assert first != other
     for values in first + other:
@@ -49,42 +53,42 @@ def test_sampling_covers_only_the_allowed_values_and_a_seed_repeats_its_sequence
 
 def test_language_model_space_and_configs():
     values = {name: allowed[-1] for name, allowed in study_e.LM_SPACE.items()}
-    config = study_e.lm_config("quick", values, vocabulary_size=3000, seed=2)
+    config = study_e.lm_config(session_for("quick"), values, vocabulary_size=3000, seed=2)
     assert (config.model, config.data, config.optimizer, config.lr, config.batch_size) == ("word_lm", "shakespeare_words", "rmsprop", 0.01, 128)
     assert config.model_kwargs == {"vocabulary_size": 3000, "embedding_dim": 200, "hidden_units": 256, "num_layers": 2,
                                    "activation": "tanh", "dropout": 0.5, "initializer": "he_normal"}
     with pytest.raises(ValueError, match=r"Unknown hidden_units: 100. Expected one of \(64, 128, 256\)"):
-        study_e.lm_config("quick", {**values, "hidden_units": 100}, vocabulary_size=3000)
+        study_e.lm_config(session_for("quick"), {**values, "hidden_units": 100}, vocabulary_size=3000)
     with pytest.raises(ValueError, match=r"Hyperparameters \['cell'\] do not match the search space"):
-        study_e.lm_config("quick", {**values, "cell": "gru"}, vocabulary_size=3000)
+        study_e.lm_config(session_for("quick"), {**values, "cell": "gru"}, vocabulary_size=3000)
     assert search.oracle_seed(0) == 1  # KerasTuner reads seed 0 as "no seed"
     with pytest.raises(ValueError, match=r"Invalid value for `seed`. Received: seed=-1"):
         search.oracle_seed(-1)
 
 
 def test_text_pipeline_split_vocabulary_unknown_words_and_windows(tmp_path):
-    tokens = datasets.words(TEXT)
+    tokens = text.words(TEXT, text.SHAKESPEARE_WORD)
     assert tokens[:8] == ["first", "citizen", "the", "cat", "sat", "the", "dog", "sat"]
     assert "know't" in tokens and "," not in "".join(tokens)
-    train, validation, test = datasets.split_tokens(list(range(20)), 0.1, 0.2)
+    train, validation, test = text.split_tokens(list(range(20)), 0.1, 0.2)
     assert (train, validation, test) == (list(range(14)), [14, 15], list(range(16, 20)))
     with pytest.raises(ValueError, match=r"Invalid value for `test_fraction`. Received: test_fraction=0.5"):
-        datasets.split_tokens(tokens, 0.1, 0.5)
+        text.split_tokens(tokens, 0.1, 0.5)
 
-    vocabulary = datasets.build_vocabulary(["b", "a", "c", "a", "b", "a"], size=3)
+    vocabulary = text.build_vocabulary(["b", "a", "c", "a", "b", "a"], (text.UNKNOWN_WORD,), size=3)
     assert vocabulary == ("<unk>", "a", "b")  # by frequency, then alphabetical; "c" did not fit
-    assert datasets.encode(["a", "c", "zebra", "b"], vocabulary).tolist() == [1, 0, 0, 2]
+    assert text.encode(["a", "c", "zebra", "b"], vocabulary, 0).tolist() == [1, 0, 0, 2]
 
-    inputs, targets = datasets.sequence_windows(np.arange(10), 3)
+    inputs, targets = text.sequence_windows(np.arange(10), 3)
     assert inputs.tolist() == [[0, 1, 2], [3, 4, 5], [6, 7, 8]]
     assert targets.tolist() == [[1, 2, 3], [4, 5, 6], [7, 8, 9]]
     with pytest.raises(ValueError, match=r"Too few words \(3\) for one window of 3 words"):
-        datasets.sequence_windows(np.arange(3), 3)
+        text.sequence_windows(np.arange(3), 3)
 
     (tmp_path / "tinyshakespeare").mkdir()
     (tmp_path / "tinyshakespeare" / "input.txt").write_text(TEXT + "zebra zebra ends here\n")
-    data = datasets.load_shakespeare_words(tmp_path, sequence_length=2)
-    words = datasets.words(TEXT + "zebra zebra ends here")
+    data = text.load_shakespeare_words(tmp_path, sequence_length=2)
+    words = text.words(TEXT + "zebra zebra ends here", text.SHAKESPEARE_WORD)
     train_words = words[: round(len(words) * 0.8)]
     assert data.vocabulary[:3] == ("<unk>", "the", "cat") and set(data.vocabulary[1:]) == set(train_words)
     assert "zebra" not in data.vocabulary  # only in the test part: the vocabulary is the training split's
@@ -142,10 +146,10 @@ def test_classification_scores_per_class_and_macro():
 
 
 def test_a_larger_search_continues_the_finished_one(session, capsys):
-    study_e.cnn_tuner("smoke", seed=1, trials=1).search()
-    [first] = (session.parent / "history_dir" / "e").glob("*.json")
+    study_e.cnn_tuner(session, seed=1, trials=1).search()
+    [first] = (session.data_dir.parent / "history_dir" / "e").glob("*.json")
     written = first.stat().st_mtime_ns
-    tuner = study_e.cnn_tuner("smoke", seed=1, trials=2)
+    tuner = study_e.cnn_tuner(session, seed=1, trials=2)
     tuner.search()
     assert "Reloading Tuner" in capsys.readouterr().out
     table = tuner.trial_table()
@@ -156,15 +160,15 @@ def test_a_larger_search_continues_the_finished_one(session, capsys):
 
 def test_ray_search_of_two_trials_on_a_local_instance(session, monkeypatch, tmp_path):
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    tuner = study_e.cnn_tuner("smoke", seed=5, trials=2)
+    tuner = study_e.cnn_tuner(session, seed=5, trials=2)
     tuner.search(jobs=2)
     table = tuner.trial_table()
     assert sorted(table.index) == ["0", "1"] and set(table["status"]) == {"complete"}
-    histories = {path.stem for path in (session.parent / "history_dir" / "e").glob("*.json")}
+    histories = {path.stem for path in (session.data_dir.parent / "history_dir" / "e").glob("*.json")}
     assert histories == set(table["run"])  # the workers wrote into our cache
-    assert all((session.parent / "checkpoint_dir" / "e" / key / "final.weights.h5").is_file() for key in histories)
+    assert all((session.data_dir.parent / "checkpoint_dir" / "e" / key / "final.weights.h5").is_file() for key in histories)
     monkeypatch.setenv("CHECKPOINT_DIR", str(tmp_path / "sampler"))
-    planned = _sample(study_e.cnn_tuner("smoke", seed=5, trials=2), 2)
+    planned = _sample(study_e.cnn_tuner(session, seed=5, trials=2), 2)
     assert [tuner.oracle.trials[i].hyperparameters.values for i in ("0", "1")] == planned  # same sequence as a local search
 
 
@@ -172,7 +176,7 @@ def test_study_e_notebooks_smoke_reports(outputs, capsys):
     data_dir = os.environ.get("DATA_DIR", "")
     notebooks = ["e_q1_cnn_search", "e_q2_word_lm_search"]
     argv = ["--reports-dir", str(outputs / "reports"), "--quiet", "--profile", "smoke", "--data-dir", data_dir, "--only", *notebooks]
-    assert runner.main(argv) == 0, capsys.readouterr()
+    assert execute.main(argv) == 0, capsys.readouterr()
     histories = [json.loads(path.read_text()) for path in (outputs / "history_dir" / "e").glob("*.json")]
     assert sorted(h["config"]["model"] for h in histories) == ["search_cnn"] * 3 + ["word_lm"] * 3
     for question, metrics in (("e_q1", ("test_accuracy", "validation_accuracy_best")), ("e_q2", ("test_perplexity", "test_next_word_accuracy"))):

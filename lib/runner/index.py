@@ -1,17 +1,17 @@
 """`reports/index.html`: every study at a glance.
 
-    python -m lib.report_index            # rebuild the index from what is on disk (make report)
+    python -m lib.runner.index            # rebuild the index from what is on disk (make report)
 
 One row per notebook in notebooks/ (and per question that recorded results
 without one): status (ran, failed, skipped and why, not run), profile, wall
 time, our headline numbers beside the published ones, links to the report
 and figures. Then the reproduction check: every published value
-(lib/published.csv) against our latest result, within or outside the
-tolerance of lib/tolerances.csv; and the provenance of every report.
+(lib/studies/published.csv) against our latest result, within or outside the
+tolerance of lib/studies/tolerances.csv; and the provenance of every report.
 
 It reads only files: the runner's records (`reports/<name>.run.json`), the
 results that notebooks save (`histories/results/<profile>/<question>.json`,
-lib/results.py) and the histories they name.
+lib/studies/results.py) and the histories they name.
 """
 
 import argparse
@@ -23,13 +23,12 @@ import json
 import os
 from pathlib import Path
 
-from lib import history, paths, published, reports, runs
+from lib import files, machine, paths, studies
+from lib.core import history
+from lib.runner import reports
+from lib.studies import published
 
-TOLERANCES = Path(__file__).with_name("tolerances.csv")
-_PROFILE_NOTE = {
-    "smoke": "smoke profile: a few images and epochs, to test the code; not comparable with published numbers",
-    "quick": "quick profile: fewer epochs than published; not comparable with published numbers",
-}
+TOLERANCES = Path(studies.__file__).with_name("tolerances.csv")
 
 
 def tolerance(question, metric):
@@ -54,7 +53,7 @@ def verdict(question, metric, published_value, result):
     Args:
         question, metric: the published row.
         published_value: the published number.
-        result: the question's saved results (lib/results.py), or None.
+        result: the question's saved results (lib/studies/results.py), or None.
     """
     limit, relative, reason = tolerance(question, metric)
     stated = "not checked" if limit is None else (f"±{limit:.0%}" if relative else f"±{limit:g}")
@@ -66,7 +65,7 @@ def verdict(question, metric, published_value, result):
     if ours is None:
         return "not measured by this run", "missing", stated
     if result["profile"] != "full":
-        return f"not meaningful ({_PROFILE_NOTE.get(result['profile'], result['profile'] + ' profile')})", "neutral", stated
+        return f"not meaningful ({studies.caveat(question, result['profile']) or result['profile'] + ' profile'})", "neutral", stated
     if limit is None:
         return f"not checked ({reason})", "neutral", stated
     allowed = limit * abs(published_value) if relative else limit
@@ -282,14 +281,14 @@ def build(reports_dir=None, notebook_dir=None):
 <html lang="en"><head><meta charset="utf-8"><title>Study reports</title><style>{_STYLE}</style></head>
 <body>
 <h1>Study reports</h1>
-<p>Built {built} at commit {html.escape(reports.commit_text(runs.git_state()))} with {html.escape(versions)}.
+<p>Built {built} at commit {html.escape(reports.commit_text(machine.git_state()))} with {html.escape(versions)}.
 Each notebook's report has its own provenance at the top; the table at the end repeats it.</p>
 <h2>Studies</h2>
 {_study_table(_rows(notebook_dir, records, results), records, results, reports_dir)}
 <h2>Reproduction check</h2>
 <p>Every published value beside our latest result for its question (the full-profile result when there is one).
 Only full-profile results are compared: smoke and quick runs train on fewer epochs or images than the
-published studies, so their differences say nothing about reproduction. Tolerances (lib/tolerances.csv,
+published studies, so their differences say nothing about reproduction. Tolerances (lib/studies/tolerances.csv,
 first matching row):</p>
 {_tolerance_rules()}
 {_reproduction_table(results)}
@@ -298,13 +297,13 @@ first matching row):</p>
 </body></html>
 """
     path = reports_dir / "index.html"
-    with history.atomic_file(path) as file:
+    with files.atomic_file(path) as file:
         file.write(page)
     return path
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m lib.report_index", description="Rebuild reports/index.html.")
+    parser = argparse.ArgumentParser(prog="python -m lib.runner.index", description="Rebuild reports/index.html.")
     parser.add_argument("--reports-dir", default=str(paths.ROOT / "reports"))
     args = parser.parse_args(argv)
     print(build(args.reports_dir))

@@ -1,6 +1,6 @@
 """Each question's headline numbers, saved for the report index.
 
-A notebook ends with `results.record("a_q1", ours, runs)`: it writes
+A notebook ends with `results.record(session, "a_q1", ours, runs)`: it writes
 `histories/results/<profile>/<question>.json` and returns our numbers beside
 the published ones (`published.compare`). The metric names are those of
 `published.csv`; extra metrics are kept too.
@@ -8,7 +8,8 @@ the published ones (`published.compare`). The metric names are those of
 
 import datetime
 
-from lib import history, paths, published, runs as runs_module
+from lib import files, paths
+from lib.studies import published
 
 
 def results_path(question, profile):
@@ -16,10 +17,11 @@ def results_path(question, profile):
     return paths.history_dir() / "results" / profile / f"{question}.json"
 
 
-def record(question, ours, runs=()):
+def record(session, question, ours, runs=()):
     """Save `question`'s numbers and return them beside the published ones.
 
     Args:
+        session: what `runs.setup` returned; its profile files the numbers.
         question: a question of `published.csv`, e.g. "a_q1".
         ours: dict metric -> number (None for a metric not measured).
         runs: the `runs.Run`s behind the numbers; their histories are linked.
@@ -28,7 +30,7 @@ def record(question, ours, runs=()):
         `published.compare(question, ours)`.
     """
     comparison = published.compare(question, ours)  # checks the question first
-    _write(question, {
+    _write(session, question, {
         "status": "ran",
         "ours": {name: None if value is None else float(value) for name, value in ours.items()},
         "histories": sorted({str(run.history_path) for run in runs}),
@@ -36,16 +38,13 @@ def record(question, ours, runs=()):
     return comparison
 
 
-def skip(question, reason):
+def skip(session, question, reason):
     """Save that `question` was skipped, and why (shown on the index)."""
     published.table(question)
-    _write(question, {"status": "skipped", "reason": reason, "ours": {}, "histories": []})
+    _write(session, question, {"status": "skipped", "reason": reason, "ours": {}, "histories": []})
 
 
-def _write(question, content):
-    profile = runs_module._session["profile"]
-    if profile is None:
-        raise RuntimeError("Call runs.setup(profile, data_dir) before results.record(...).")
+def _write(session, question, content):
     now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-    history.write_json(results_path(question, profile),
-                       {"question": question, "profile": profile, "recorded": now, **content})
+    files.write_json(results_path(question, session.profile),
+                     {"question": question, "profile": session.profile, "recorded": now, **content})

@@ -1,21 +1,30 @@
-"""The course's DBpedia subset (Study B): CSV reading, cleaning, character and word ids.
+"""Text data sets: the course's DBpedia subset (Study B) and tiny Shakespeare (Study E).
 
-Lines are `label, text` followed by a run of empty fields (`,,,,,,,`), with no
+Both split text into words and number them by a vocabulary built once here
+(`words`, `build_vocabulary`, `encode`); each data set keeps its own rules,
+passed as arguments: which characters make a word, which ids are reserved,
+whether the vocabulary is capped.
+
+DBpedia lines are `label, text` followed by a run of empty fields (`,,,,,,,`), with no
 header and no quoting. Texts are lower-cased and cleaned to letters, digits,
 space, comma, full stop and apostrophe, then encoded as 100 character ids (the
 byte value; 0 pads) or 100 word ids (vocabulary of the training set; 0 pads,
-1 is out of vocabulary), truncated or padded at the end.
+1 is out of vocabulary), truncated or padded at the end. Tiny Shakespeare is
+lower-cased words (letters with inner apostrophes) numbered by falling
+frequency after the unknown word at 0, cut into windows for next-word
+prediction.
 """
 
 import collections
 import dataclasses
-import hashlib
 import re
 import unicodedata
 
 import numpy as np
 
 from lib import paths
+from lib.core.data.splits import HeldOutSplits, first_per_class
+from lib.files import sha256
 
 DBPEDIA_DIR = "dbpedia-medium"
 # No public URL serves this course subset: a missing file can only be reported.
@@ -34,7 +43,10 @@ CHARACTERS = 256  # character id = byte value of the cleaned (ASCII) text
 PAD, OOV = 0, 1  # word ids; words of the vocabulary start at 2
 
 _NOT_KEPT = re.compile(r"[^a-z0-9 ,.']+")
-_WORD = re.compile(r"[a-z0-9']+")
+# What a word is: in a cleaned DBpedia text, a run of letters, digits and
+# apostrophes; in Shakespeare, letters with inner apostrophes ("know't").
+DBPEDIA_WORD = re.compile(r"[a-z0-9']+")
+SHAKESPEARE_WORD = re.compile(r"[a-z]+(?:'[a-z]+)*")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,23 +120,40 @@ def encode_chars(texts, length=100):
     return ids
 
 
-def words(text):
-    """The words of a cleaned text: runs of letters, digits and apostrophes (punctuation dropped)."""
-    return _WORD.findall(text)
+def words(text, pattern=DBPEDIA_WORD):
+    """The words of `text`, lower-cased: the matches of `pattern` (punctuation dropped)."""
+    return pattern.findall(text.lower())
 
 
-def build_vocabulary(texts):
-    """("<pad>", "<oov>", the words of `texts` by falling count, ties alphabetical)."""
-    counts = collections.Counter(word for text in texts for word in words(text))
-    return ("<pad>", "<oov>", *sorted(counts, key=lambda word: (-counts[word], word)))
+def build_vocabulary(tokens, reserved=("<pad>", "<oov>"), size=None):
+    """`reserved` entries, then the words of `tokens` by falling count (ties alphabetical).
+
+    Args:
+        tokens: the training words (only they decide the vocabulary).
+        reserved: entries that come first, e.g. padding and out-of-vocabulary.
+        size: at most this many entries, `reserved` included; `None` keeps every word.
+
+    Returns:
+        tuple of words; a word's id is its index.
+    """
+    if size is not None and (not isinstance(size, int) or size < len(reserved) + 1):
+        raise ValueError(f"Invalid value for `size`. Received: size={size!r}. Expected an integer >= {len(reserved) + 1} or None.")
+    counts = collections.Counter(tokens)
+    ranked = sorted(counts, key=lambda word: (-counts[word], word))
+    return (*reserved, *ranked[: None if size is None else size - len(reserved)])
+
+
+def encode(tokens, vocabulary, unknown):
+    """Word ids of `tokens`; words outside `vocabulary` get the id `unknown`."""
+    index = {word: i for i, word in enumerate(vocabulary)}
+    return np.array([index.get(token, unknown) for token in tokens], dtype=np.int32)
 
 
 def encode_words(texts, vocabulary, length=100):
     """Word ids of cleaned texts (OOV for words outside `vocabulary`), truncated or padded with 0."""
-    index = {word: i for i, word in enumerate(vocabulary)}
     ids = np.full((len(texts), length), PAD, dtype=np.int32)
     for row, text in zip(ids, texts):
-        found = [index.get(word, OOV) for word in words(text)[:length]]
+        found = encode(words(text)[:length], vocabulary, OOV)
         row[: len(found)] = found
     return ids
 
@@ -162,26 +191,23 @@ def load_dbpedia(data_dir=None, encoding="char", train_per_class=None, test_per_
     Returns:
         `TextData`.
     """
-    from lib import datasets  # here, not at the top: datasets imports this module for SOURCES
-
     if encoding not in ENCODINGS:
         raise ValueError(f"Unknown encoding: {encoding!r}. Expected one of {ENCODINGS}.")
     files = dbpedia_files(data_dir)
     splits = {}
     for split, per_class in (("train", train_per_class), ("test", test_per_class)):
         labels, texts = read_csv(files[f"{split}_medium.csv"])
-        keep = datasets.first_per_class(labels, per_class)
+        keep = first_per_class(labels, per_class)
         splits[split] = (labels[keep], [clean_text(texts[i]) for i in keep])
     class_labels = tuple(int(label) for label in np.unique(splits["train"][0]))
     unknown = sorted(set(splits["test"][0].tolist()) - set(class_labels))
     if unknown:
         raise ValueError(f"{files['test_medium.csv']} has labels {unknown} that the training file lacks.")
-    vocabulary = build_vocabulary(splits["train"][1]) if encoding == "word" else ()
+    vocabulary = build_vocabulary([word for text in splits["train"][1] for word in words(text)]) if encoding == "word" else ()
     encode = (lambda texts: encode_words(texts, vocabulary, length)) if encoding == "word" else (lambda texts: encode_chars(texts, length))
     provenance = {}
     for name, path in files.items():
-        with open(path, "rb") as file:
-            digest = hashlib.file_digest(file, "sha256").hexdigest()
+        digest = sha256(path)
         provenance[name] = {"sha256": digest, "copy": "course file" if digest == DBPEDIA_SHA256[name] else "user-provided (differs from the course file)"}
     return TextData(
         x_train=encode(splits["train"][1]),
@@ -202,3 +228,102 @@ def decode(ids, vocabulary=()):
     if not vocabulary:
         return bytes(ids).decode("ascii", "replace")
     return " ".join(vocabulary[i] for i in ids)
+
+
+SHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
+SHAKESPEARE_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
+SHAKESPEARE_FILE = "tinyshakespeare/input.txt"
+UNKNOWN_WORD = "<unk>"  # id 0 of the Shakespeare vocabulary
+
+
+def shakespeare_files(data_dir=None, **_options):
+    """{"input.txt": Path} of tiny Shakespeare, downloaded (sha256-checked) if missing.
+
+    Raises:
+        FileNotFoundError: the file is missing and the download failed.
+    """
+    directory = paths.data_dir(data_dir)
+    path = directory / SHAKESPEARE_FILE
+    if not path.is_file():
+        print(f"{path} missing; downloading {SHAKESPEARE_URL}")
+        try:
+            import keras
+
+            keras.utils.get_file(fname="input.txt", origin=SHAKESPEARE_URL, file_hash=SHAKESPEARE_SHA256,
+                                 cache_dir=str(directory), cache_subdir="tinyshakespeare")
+        except Exception as error:  # any failure ends in the same advice
+            raise FileNotFoundError(
+                f"Tiny Shakespeare not found at {path}, and downloading {SHAKESPEARE_URL} failed "
+                f"({type(error).__name__}: {error}). Save that file (sha256 {SHAKESPEARE_SHA256}) as {path}, "
+                "or point DATA_DIR (make DATA_DIR=...) at a directory holding tinyshakespeare/input.txt."
+            ) from None
+    return {"input.txt": path}
+
+
+def split_tokens(tokens, validation_fraction=0.1, test_fraction=0.1):
+    """Contiguous train / validation / test parts of a token list (in that order).
+
+    Returns:
+        (train, validation, test) lists.
+    """
+    for name, value in (("validation_fraction", validation_fraction), ("test_fraction", test_fraction)):
+        if not 0 < value < 0.5:
+            raise ValueError(f"Invalid value for `{name}`. Received: {name}={value!r}. Expected 0 < {name} < 0.5.")
+    train_end = round(len(tokens) * (1 - validation_fraction - test_fraction))
+    validation_end = round(len(tokens) * (1 - test_fraction))
+    return tokens[:train_end], tokens[train_end:validation_end], tokens[validation_end:]
+
+
+def sequence_windows(ids, length):
+    """Non-overlapping windows for next-word prediction.
+
+    Window i reads ids[i*length : (i+1)*length] and its targets are the same
+    span shifted by one word.
+
+    Returns:
+        (inputs, targets): int32 arrays of shape (windows, length).
+    """
+    if not isinstance(length, int) or length < 1:
+        raise ValueError(f"Invalid value for `length`. Received: length={length!r}. Expected a positive integer.")
+    count = (len(ids) - 1) // length
+    if count < 1:
+        raise ValueError(f"Too few words ({len(ids)}) for one window of {length} words plus its next word.")
+    ids = np.asarray(ids, dtype=np.int32)
+    inputs = ids[: count * length].reshape(count, length)
+    targets = ids[1 : count * length + 1].reshape(count, length)
+    return inputs, targets
+
+
+@dataclasses.dataclass(frozen=True)
+class WordData(HeldOutSplits):
+    """Word windows of a text for a language model (see `load_shakespeare_words`): training, validation, test."""
+
+    vocabulary: tuple
+
+
+def load_shakespeare_words(data_dir=None, sequence_length=32, vocabulary_size=None, train_words=None, heldout_words=None):
+    """Tiny Shakespeare as word windows: 80% train, 10% validation, 10% test, contiguous.
+
+    Args:
+        data_dir: data directory; defaults to `lib.paths.data_dir()`.
+        sequence_length: words per window. Defaults to 32.
+        vocabulary_size: vocabulary entries including `UNKNOWN_WORD`, the
+            most frequent training words; `None` (the default) keeps all.
+        train_words: use only the first N words of the training part (`None`: all).
+        heldout_words: use only the first N words of the validation and of
+            the test part (`None`: all).
+
+    Returns:
+        `WordData`.
+    """
+    files = shakespeare_files(data_dir)
+    train, validation, test = split_tokens(words(files["input.txt"].read_text(encoding="utf-8"), SHAKESPEARE_WORD))
+    train, validation, test = train[:train_words], validation[:heldout_words], test[:heldout_words]
+    vocabulary = build_vocabulary(train, (UNKNOWN_WORD,), vocabulary_size)
+    parts = [sequence_windows(encode(part, vocabulary, 0), sequence_length) for part in (train, validation, test)]
+    digest = sha256(files["input.txt"])
+    return WordData(
+        x_train=parts[0][0], y_train=parts[0][1], x_test=parts[1][0], y_test=parts[1][1],
+        x_heldout=parts[2][0], y_heldout=parts[2][1], vocabulary=vocabulary,
+        files={"input.txt": {"sha256": digest, "copy": "known tiny Shakespeare" if digest == SHAKESPEARE_SHA256 else "unknown copy"}},
+    )

@@ -1,17 +1,17 @@
 """Execute every study notebook with papermill and render HTML reports.
 
-    python -m lib.runner --profile smoke --data-dir ../shared/data
+    python -m lib.runner --profile smoke --data-dir data
     python -m lib.runner --only a_q1_cnn -p seed=1
     python -m lib.runner --force          # execute even the notebooks that are up to date
 
 Each notebook runs into `reports/<name>.ipynb` and is rendered to
 `reports/<name>.html` with its provenance, failed ones included (papermill
 marks the failing cell); `reports/<name>.run.json` records its status, time,
-provenance and the stamp of its inputs (lib/stamps.py). A notebook whose
+provenance and the stamp of its inputs (stamps.py). A notebook whose
 report is current is not executed again ("up to date"). The runner keeps
 going after a failure, prints each notebook's status and time, writes
-`reports/index.html` (lib/report_index.py) and exits 1 if any failed, 2 on
-bad arguments.
+`reports/index.html` (index.py) and exits 1 if any failed, 2 on bad
+arguments. Nothing here imports Keras: the kernels do.
 """
 
 import argparse
@@ -25,50 +25,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from lib import history, paths, report_index, reports, stamps, tracing
+from lib import files, machine, paths, studies
+from lib.core.config import PROFILE_NAMES
+from lib.runner import index as report_index, reports, stamps, tracing
 
 NOTEBOOK_DIR = paths.ROOT / "notebooks"
-PROFILES = ("smoke", "quick", "full")
-
-# Hours a notebook needs under the full profile on a 2-core CPU (TensorFlow
-# backend): its runs x 1000 epochs x the 4.7-4.9 s per epoch measured for
-# Study A on such a machine (Q4 only reads Q1-Q3's runs). Shown before a full
-# run that finds no GPU.
-FULL_PROFILE_CPU_HOURS = {
-    "a_q1_cnn": 1.3,  # 1 run
-    "a_q2_grid": 101.0,  # 25 cells x 3 seeds
-    "a_q3_variants": 15.7,  # 4 variants x 3 seeds
-    "a_q4_compare": 0.0,
-    "a_x_full_data": 6.5,  # 1 run on 5x the images
-    # Study B: 250 epochs x the seconds per epoch measured on the 2-core CPU
-    # (under load from other jobs): char CNN 1.4, word CNN 2.2, char GRU 8.1,
-    # word GRU 6.8, LSTM 5.3, vanilla RNN 3.0, two-layer GRU 8.3.
-    "b_q1_char_cnn": 0.1,
-    "b_q2_word_cnn": 0.15,
-    "b_q3_char_rnn": 0.56,
-    "b_q4_word_rnn": 0.47,
-    "b_q5_dropout": 1.3,  # the four models again, with dropout
-    "b_q6_rnn_variants": 3.3,  # 8 runs: vanilla RNN, LSTM, 2-layer GRU, clipping, char and word
-    # Studies C and D: epoch times measured on this 2-core machine (under
-    # contention with other jobs), MNIST ones x6 for the 60,000 training
-    # digits a download gives (the offline copy has 9,997). CIFAR CNN ~15
-    # s/epoch; SimpleRNN 128 1.1 (batch 128) to 2.7 (batch 32), 512 units
-    # 10; LSTM 128 5, 2x128 GRU 11 s/epoch on 9,997 digits.
-    "c_c1_cifar_cnn": 0.4,  # 3 runs x 30 epochs
-    "c_c2_filters": 0.0,  # reads C1's run
-    "c_c3_mnist_rnn": 0.1,  # 4 SimpleRNN runs x 10 epochs
-    "c_c4_lstm_gru": 1.8,  # 16 LSTM/GRU runs + SimpleRNN + CNN, 10 epochs
-    "d_d1_lr_batch": 0.2,  # 16 SimpleRNN runs x 5 epochs
-    "d_d2_hidden_units": 0.5,  # 20 runs x 5 epochs (4 shared with D1), 512 units dominate
-    "d_d3_lstm": 0.2,  # 4 LSTM runs x 5 epochs
-    "d_d4_adversarial": 0.1,  # reads D1-D3's runs; attacks on 10,000 digits
-    # Study E: 30 trials x 10 epochs. Measured on 2 cores (shared): CNN trials
-    # 3.5-26 s per epoch on 4,000 images, so ~110 s on average on 45,000;
-    # language-model trials 12-43 s per epoch with 3,000 words, ~3.6x the
-    # softmax work with the full ~11,000-word vocabulary: ~60 s on average.
-    "e_q1_cnn_search": 9.2,
-    "e_q2_word_lm_search": 5.0,
-}
 
 
 def notebooks(only=None):
@@ -125,7 +86,7 @@ def record_path(reports_dir, name):
 
 @contextlib.contextmanager
 def _traced_kernels(log_path, roots):
-    # Kernels started inside this block run lib/tracing.py from an IPython
+    # Kernels started inside this block run tracing.py from an IPython
     # startup file, in a throw-away IPython directory.
     with tempfile.TemporaryDirectory(prefix="ipython-") as home:
         startup = Path(home) / "profile_default" / "startup"
@@ -231,7 +192,7 @@ def run_notebook(notebook, parameters, reports_dir, data_dir=None, log_output=Fa
         "inputs": inputs,
         "files": stamps.file_states(used),
     }
-    history.write_json(record_path(reports_dir, notebook.stem), record)
+    files.write_json(record_path(reports_dir, notebook.stem), record)
     return record
 
 
@@ -255,14 +216,12 @@ _QUIET = _QuietPapermill()
 
 
 def _warn_full_without_gpu(selected):
-    from lib import runs
-
-    if runs.has_gpu():
+    if machine.nvidia_gpus():
         return
-    hours = sum(FULL_PROFILE_CPU_HOURS.get(notebook.stem, 0.0) for notebook in selected)
+    hours = sum(studies.cpu_hours(notebook.stem) for notebook in selected)
     print(
         "WARNING: PROFILE=full runs the studies' real epochs, which needs a GPU, and "
-        f"none was found ({runs.device_description()}). Estimated time on this CPU: "
+        f"none was found ({machine.cpu_description()}). Estimated time on this CPU: "
         f"about {hours:.1f} hours. For meaningful numbers in minutes run "
         "`make all PROFILE=quick` (or `python -m lib.runner --profile quick`).",
         flush=True,
@@ -284,8 +243,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     logging.getLogger("papermill").addFilter(_QUIET)
     try:
-        if args.profile not in PROFILES:
-            raise ValueError(f"Unknown profile: {args.profile!r}. Expected one of {PROFILES}.")
+        if args.profile not in PROFILE_NAMES:
+            raise ValueError(f"Unknown profile: {args.profile!r}. Expected one of {PROFILE_NAMES}.")
         selected = notebooks(args.only)
         extra = dict(parse_parameter(text) for text in args.parameter)
         if args.jobs < 1:
@@ -334,7 +293,3 @@ def main(argv=None):
     current = sum(status == "up to date" for _, status, _, _ in results)
     print(f"{len(results) - failed - current} passed, {failed} failed ({current} up to date)")
     return 1 if failed else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -8,9 +8,38 @@ import math
 
 import pandas as pd
 
-from lib import checks, datasets, runs, search
+from lib import checks
+from lib.core.config import RunConfig, profile_settings
+from lib.core.data import text
 
-# Q1: the CNN's search space (optimizer names as `lib.models.OPTIMIZERS`;
+# Scale per profile: searches (`trials` runs of `epochs` each) validate on
+# held-out training images or words and test the best trial once.
+PROFILES = {
+    "smoke": {
+        "e1": {"epochs": 1, "seeds": 1, "trials": 3, "data_kwargs": {"train_per_class": 10, "validation_per_class": 5, "test_per_class": 5}},
+        "e2": {"epochs": 1, "seeds": 1, "trials": 3,
+               "data_kwargs": {"sequence_length": 8, "vocabulary_size": 200, "train_words": 2000, "heldout_words": 400}},
+    },
+    "quick": {
+        # data_batch_1 (9,000 train, 1,000 validation), all 10,000 test images
+        "e1": {"epochs": 3, "seeds": 1, "trials": 10, "data_kwargs": {"train_per_class": None, "validation_per_class": 100, "test_per_class": None}},
+        "e2": {"epochs": 5, "seeds": 1, "trials": 8, "data_kwargs": {"sequence_length": 32, "vocabulary_size": 3000}},
+    },
+    "full": {
+        # full CIFAR-10
+        "e1": {"epochs": 10, "seeds": 1, "trials": 30,
+               "data_kwargs": {"train_per_class": None, "validation_per_class": 500, "test_per_class": None, "train_batches": 5}},
+        "e2": {"epochs": 10, "seeds": 1, "trials": 30, "data_kwargs": {"sequence_length": 32, "vocabulary_size": None}},
+    },
+}
+# Hours each notebook needs under the full profile on a 2-core CPU: 30
+# trials x 10 epochs. Measured on 2 cores (shared): CNN trials 3.5-26 s per
+# epoch on 4,000 images, so ~110 s on average on 45,000; language-model
+# trials 12-43 s per epoch with 3,000 words, ~3.6x the softmax work with the
+# full ~11,000-word vocabulary: ~60 s on average.
+CPU_HOURS = {"e_q1_cnn_search": 9.2, "e_q2_word_lm_search": 5.0}
+
+# Q1: the CNN's search space (optimizer names as `lib.core.config.OPTIMIZERS`;
 # Glorot is Keras's glorot_uniform, He is he_normal).
 CNN_SPACE = {
     "lr": (1e-4, 1e-3, 1e-2),
@@ -43,7 +72,7 @@ def settings(profile, question, epochs=None, trials=None):
     """Trials, epochs per trial and data subset of question "e1" or "e2" under `profile`.
 
     Args:
-        profile: one of `runs.PROFILE_NAMES`.
+        profile: one of `lib.core.config.PROFILE_NAMES`.
         question: "e1" (CNN) or "e2" (language model).
         epochs: overrides the profile's epochs per trial when given.
         trials: overrides the profile's number of trials when given.
@@ -51,7 +80,7 @@ def settings(profile, question, epochs=None, trials=None):
     Returns:
         dict with `trials`, `epochs`, `seeds` and `data_kwargs`.
     """
-    found = runs.profile_settings(profile, question, epochs)
+    found = profile_settings(PROFILES, profile, question, epochs)
     if trials is not None:
         checks.positive_int("trials", trials)
         found["trials"] = trials
@@ -67,31 +96,31 @@ def _check_values(values, space):
             raise ValueError(f"Unknown {name}: {value!r}. Expected one of {space[name]}.")
 
 
-def cnn_config(profile, values, seed=0, epochs=None):
+def cnn_config(session, values, seed=0, epochs=None):
     """The `RunConfig` of one Q1 trial with sampled `values` (a dict over `CNN_SPACE`)."""
     _check_values(values, CNN_SPACE)
-    found = settings(profile, "e1", epochs)
-    return runs.RunConfig(
-        study="e", model="search_cnn", data="cifar10_search", epochs=found["epochs"],
+    found = settings(session.profile, "e1", epochs)
+    return RunConfig(
+        session=session, study="e", model="search_cnn", data="cifar10_search", epochs=found["epochs"],
         model_kwargs={name: value for name, value in values.items() if name not in _TRAINING},
         data_kwargs=found["data_kwargs"], optimizer=values["optimizer"], lr=values["lr"],
         batch_size=values["batch_size"], seed=seed,
     )
 
 
-def vocabulary(profile):
-    """The Q2 vocabulary (words of the training split) under `profile`."""
-    data_kwargs = settings(profile, "e2")["data_kwargs"]
-    return datasets.load_shakespeare_words(runs._session["data_dir"], **data_kwargs).vocabulary
+def vocabulary(session):
+    """The Q2 vocabulary (words of the training split) in `session`."""
+    data_kwargs = settings(session.profile, "e2")["data_kwargs"]
+    return text.load_shakespeare_words(session.data_dir, **data_kwargs).vocabulary
 
 
-def lm_config(profile, values, vocabulary_size, seed=0, epochs=None):
+def lm_config(session, values, vocabulary_size, seed=0, epochs=None):
     """The `RunConfig` of one Q2 trial with sampled `values` (a dict over `LM_SPACE`)."""
     _check_values(values, LM_SPACE)
-    found = settings(profile, "e2", epochs)
+    found = settings(session.profile, "e2", epochs)
     model_kwargs = {name: value for name, value in values.items() if name not in _TRAINING}
-    return runs.RunConfig(
-        study="e", model="word_lm", data="shakespeare_words", epochs=found["epochs"],
+    return RunConfig(
+        session=session, study="e", model="word_lm", data="shakespeare_words", epochs=found["epochs"],
         model_kwargs={"vocabulary_size": vocabulary_size, **model_kwargs},
         data_kwargs=found["data_kwargs"], optimizer=values["optimizer"], lr=values["lr"],
         batch_size=values["batch_size"], seed=seed,
@@ -109,29 +138,30 @@ def validation_perplexity(found):
     return math.exp(loss) if loss < 700 else math.inf  # NaN compares False: infinite too
 
 
-def cnn_tuner(profile, seed=0, trials=None, epochs=None):
-    """Q1's KerasTuner random search (a `search.CachedRandomSearch`)."""
+def cnn_tuner(session, seed=0, trials=None, epochs=None):
+    """Q1's KerasTuner random search (a `lib.core.search.CachedRandomSearch`)."""
     def make_config(values):
-        return cnn_config(profile, values, seed, epochs)
+        return cnn_config(session, values, seed, epochs)
 
-    example = make_config({name: values[0] for name, values in CNN_SPACE.items()})
-    return search.CachedRandomSearch(
-        CNN_SPACE, make_config, ("validation_accuracy", "max"), validation_accuracy,
-        max_trials=settings(profile, "e1", epochs, trials)["trials"], seed=seed,
-        project=search.project_name(f"e1_{profile}", CNN_SPACE, seed, example),
-    )
+    return _tuner(session, "e1", CNN_SPACE, make_config, ("validation_accuracy", "max"), validation_accuracy, seed, trials, epochs)
 
 
-def lm_tuner(profile, vocabulary_size, seed=0, trials=None, epochs=None):
-    """Q2's KerasTuner random search (a `search.CachedRandomSearch`)."""
+def lm_tuner(session, vocabulary_size, seed=0, trials=None, epochs=None):
+    """Q2's KerasTuner random search (a `lib.core.search.CachedRandomSearch`)."""
     def make_config(values):
-        return lm_config(profile, values, vocabulary_size, seed, epochs)
+        return lm_config(session, values, vocabulary_size, seed, epochs)
 
-    example = make_config({name: values[0] for name, values in LM_SPACE.items()})
+    return _tuner(session, "e2", LM_SPACE, make_config, ("validation_perplexity", "min"), validation_perplexity, seed, trials, epochs)
+
+
+def _tuner(session, question, space, make_config, objective, score, seed, trials, epochs):
+    from lib.core import search  # KerasTuner imports Keras; this module stays importable without it
+
+    example = make_config({name: values[0] for name, values in space.items()})
     return search.CachedRandomSearch(
-        LM_SPACE, make_config, ("validation_perplexity", "min"), validation_perplexity,
-        max_trials=settings(profile, "e2", epochs, trials)["trials"], seed=seed,
-        project=search.project_name(f"e2_{profile}", LM_SPACE, seed, example),
+        space, make_config, objective, score,
+        max_trials=settings(session.profile, question, epochs, trials)["trials"], seed=seed,
+        project=search.project_name(f"{question}_{session.profile}", space, seed, example),
     )
 
 

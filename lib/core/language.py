@@ -1,9 +1,9 @@
 """Word-level language models: perplexity, next-word accuracy, text generation."""
 
-import keras
 import numpy as np
 
-from lib import datasets
+from lib.core.backend import keras
+from lib.core.data import text
 
 # Smallest probability counted, so a word the model calls impossible costs a
 # large but finite amount instead of making the perplexity infinite.
@@ -31,7 +31,7 @@ def next_word_scores(model, inputs, targets, batch_size=256):
 
     Args:
         model: maps (batch, steps) word ids to (batch, steps, vocabulary) probabilities.
-        inputs, targets: int arrays (windows, steps), as `datasets.sequence_windows` gives.
+        inputs, targets: int arrays (windows, steps), as `text.sequence_windows` gives.
         batch_size: windows per prediction batch.
 
     Returns:
@@ -58,7 +58,7 @@ def generate(model, vocabulary, prompt, num_words=30, temperature=1.0, seed=0, c
 
     Args:
         model: a next-word model such as `models.build_word_lm`.
-        vocabulary: tuple of words (index = id), `datasets.UNKNOWN_WORD` first.
+        vocabulary: tuple of words (index = id), `text.UNKNOWN_WORD` first.
         prompt: text; its words outside the vocabulary become the unknown word.
         num_words: how many words to add.
         temperature: a positive number.
@@ -70,7 +70,7 @@ def generate(model, vocabulary, prompt, num_words=30, temperature=1.0, seed=0, c
     """
     if not isinstance(temperature, (int, float)) or not temperature > 0:
         raise ValueError(f"Invalid value for `temperature`. Received: temperature={temperature!r}. Expected a positive number.")
-    ids = list(datasets.encode(datasets.words(prompt), vocabulary))
+    ids = list(text.encode(text.words(prompt, text.SHAKESPEARE_WORD), vocabulary, 0))
     if not ids:
         raise ValueError(f"The prompt {prompt!r} has no words. Expected some text, e.g. 'to be or not'.")
     rng = np.random.default_rng(seed)
@@ -86,7 +86,7 @@ def generate(model, vocabulary, prompt, num_words=30, temperature=1.0, seed=0, c
 def top_word_confusion(targets, predictions, top):
     """Confusion counts over word ids 1..top (the most frequent words), everything else as one "other" class.
 
-    Ids are ranked by training frequency (`datasets.build_vocabulary`), so
+    Ids are ranked by training frequency (`text.build_vocabulary`), so
     1..top are the `top` most frequent words; the unknown word is "other".
 
     Returns:

@@ -1,4 +1,4 @@
-"""Training histories as JSON: atomic writes, reads, and summaries.
+"""Training histories: reading and checking them, and summaries over epochs and seeds.
 
 A history file holds `config`, `metrics` (one list per metric, as Keras's
 `History.history` gives them, with `val_` renamed `test_` because our
@@ -8,45 +8,14 @@ validation data is the test set), `epoch`, `epoch_time_s`, `final`,
 finite) and `provenance`.
 """
 
-import contextlib
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 REQUIRED_FIELDS = ("config", "metrics", "epoch", "epoch_time_s", "final", "wall_time_s", "status", "provenance")
 STATUSES = ("complete", "diverged")
-
-
-@contextlib.contextmanager
-def atomic_file(path, mode="w"):
-    """A file that replaces `path` only if the `with` block completes.
-
-    It is written beside `path` under a temporary name, flushed to disk and
-    renamed over `path`, so a crash or a full disk during the write leaves any
-    previous file intact and no partial file behind.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, mode) as file:
-            yield file
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def write_json(path, payload):
-    """Write `payload` as JSON to `path` atomically (see `atomic_file`)."""
-    with atomic_file(path) as file:
-        json.dump(payload, file, indent=1, sort_keys=True, allow_nan=True)
 
 
 def read_history(path):

@@ -1,16 +1,17 @@
 """Open in Colab: a badge and a setup cell at the top of every notebook.
 
-    python -m lib.colab           # add or refresh them in every notebook in notebooks/ (idempotent)
-    python -m lib.colab --check   # list the notebooks whose cells are not current; exit 1 if any
+    python -m lib.runner.colab           # add or refresh them in every notebook in notebooks/ (idempotent)
+    python -m lib.runner.colab --check   # list the notebooks whose cells are not current; exit 1 if any
 
 `REPOSITORY_URL` and `BRANCH` below are the one place that names the public
 repository: the badges link to it and the setup cells clone it. Change them
-there and run `python -m lib.colab`. The setup cell does nothing outside
+there and run `python -m lib.runner.colab`. The setup cell does nothing outside
 Colab; in Colab it clones the repository, installs requirements.txt (less the
-Jupyter packages Colab's runtime provides and the test tools), moves into notebooks/ and
+Jupyter packages Colab's runtime provides and the test tools) and the
+repository itself in editable mode (so `lib` imports), moves into notebooks/ and
 sets DATA_DIR, where the data loaders download each data set on first use
 and check its sha256. Both cells carry the tag `colab`, so the rendered
-reports leave them out (lib/reports.py).
+reports leave them out (reports.py).
 """
 
 import argparse
@@ -20,7 +21,8 @@ from pathlib import Path
 
 import nbformat
 
-from lib import paths, reports
+from lib import paths
+from lib.runner import reports
 
 REPOSITORY_URL = "https://github.com/cz4042-studies/keras-studies"  # placeholder until the repository is published
 BRANCH = "main"
@@ -49,7 +51,10 @@ if "google.colab" in sys.modules:
         with open("{folder}/requirements.txt") as file:
             needed = [line.strip() for line in file if line.strip() and not line.startswith({("#", *_NOT_IN_COLAB)!r})]
         subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", *needed], check=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "-e", "{folder}"], check=True)
         print("Installed the requirements. If an import fails, restart the session (Runtime menu) and run all cells again.")
+    if "{folder}" not in sys.path:
+        sys.path.insert(0, "{folder}")  # the editable install serves sessions started after it
     os.chdir("{folder}/notebooks")
     os.environ.setdefault("DATA_DIR", "/content/data")  # data sets download here on first use, checked by sha256"""
 
@@ -92,7 +97,7 @@ def is_current(path):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m lib.colab", description="Add or refresh the Colab badge and setup cell.")
+    parser = argparse.ArgumentParser(prog="python -m lib.runner.colab", description="Add or refresh the Colab badge and setup cell.")
     parser.add_argument("--check", action="store_true", help="only list notebooks that are not current; exit 1 if any")
     parser.add_argument("notebooks", nargs="*", type=Path, help="default: every notebook in notebooks/")
     args = parser.parse_args(argv)
@@ -100,7 +105,7 @@ def main(argv=None):
     if args.check:
         stale = [path for path in targets if not is_current(path)]
         for path in stale:
-            print(f"not current: {path} (run python -m lib.colab)")
+            print(f"not current: {path} (run python -m lib.runner.colab)")
         return 1 if stale else 0
     for path in targets:
         print(f"{'updated' if update(path) else 'current'}: {path}")

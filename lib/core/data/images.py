@@ -1,4 +1,4 @@
-"""Data sets: where they live, how they are checked, and loaders.
+"""Image data sets: CIFAR-10 (as the course uses it, grayscale 28x28, split for a search) and MNIST.
 
 A loader looks for its files under the data directory (`lib.paths.data_dir`);
 when they are missing it downloads the official archive and checks its sha256;
@@ -6,18 +6,17 @@ when that fails too it raises one `FileNotFoundError` that names the missing
 file, where it was expected and how to provide it.
 """
 
-import collections
 import dataclasses
-import hashlib
 import io
 import pickle
-import re
 import tarfile
 from pathlib import Path
 
 import numpy as np
 
-from lib import paths, text_data
+from lib import paths
+from lib.files import sha256
+from lib.core.data.splits import HeldOutSplits, first_per_class, last_per_class
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR10_SHA256 = "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"
@@ -74,11 +73,6 @@ class _ArrayOnlyUnpickler(pickle.Unpickler):
         )
 
 
-def _sha256(path):
-    with open(path, "rb") as file:
-        return hashlib.file_digest(file, "sha256").hexdigest()
-
-
 def read_cifar_batch(path):
     """Read one CIFAR-10 python batch safely.
 
@@ -125,29 +119,6 @@ def read_cifar_batch(path):
     # Rows are channel-first (1024 red, 1024 green, 1024 blue values).
     images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
     return images.astype(np.float32) / 255.0, labels
-
-
-def first_per_class(labels, per_class):
-    """Indices of the first `per_class` examples of each class, in file order.
-
-    This is how the course's `test_batch_trim` (200 per class) was made.
-
-    Args:
-        labels: 1-D integer array.
-        per_class: how many to keep per class; `None` keeps everything.
-
-    Returns:
-        Sorted int array of indices.
-    """
-    labels = np.asarray(labels)
-    if per_class is None:
-        return np.arange(len(labels))
-    if per_class < 1:
-        raise ValueError(f"Invalid value for `per_class`. Received: per_class={per_class}. Expected a positive integer or None.")
-    keep = np.zeros(len(labels), dtype=bool)
-    for label in np.unique(labels):
-        keep[np.flatnonzero(labels == label)[:per_class]] = True
-    return np.flatnonzero(keep)
 
 
 def _download_cifar10(directory):
@@ -233,7 +204,7 @@ def load_cifar10(data_dir=None, train_per_class=None, test_per_class=200, train_
     provenance = {}
     for name, path in files.items():
         if name != "batches.meta":
-            digest = _sha256(path)
+            digest = sha256(path)
             provenance[name] = {"sha256": digest, "copy": KNOWN_FILES.get(digest, "official download or user-provided")}
     return ImageData(
         x_train=x_train[train],
@@ -339,7 +310,7 @@ def load_mnist(data_dir=None, train_per_class=None, test_per_class=None):
     except (KeyError, ValueError, OSError) as error:
         raise ValueError(f"{path} is not a keras.datasets MNIST file ({error}); expected sha256 {MNIST_SHA256}.") from None
     train, test = first_per_class(y_train, train_per_class), first_per_class(y_test, test_per_class)
-    digest = _sha256(path)
+    digest = sha256(path)
 
     def images(x):
         return (x[..., None] / np.float32(255.0)).astype(np.float32)
@@ -352,52 +323,6 @@ def load_mnist(data_dir=None, train_per_class=None, test_per_class=None):
         class_names=tuple(str(digit) for digit in range(10)),
         files={"mnist.npz": {"sha256": digest, "copy": KNOWN_FILES.get(digest, "user-provided")}},
     )
-
-
-@dataclasses.dataclass(frozen=True)
-class Source:
-    """A data set as runs see it.
-
-    Attributes:
-        load: `load(data_dir=..., **data_kwargs)` returns the arrays.
-        files: `files(data_dir, **data_kwargs)` returns {name: Path}; their
-            sha256 enter run keys.
-        code: the functions whose source decides what `load` returns.
-    """
-
-    load: object
-    files: object
-    code: tuple
-
-
-SOURCES = {
-    "cifar10": Source(load_cifar10, cifar10_files, (load_cifar10, cifar10_files, read_cifar_batch, first_per_class)),
-    "dbpedia": Source(text_data.load_dbpedia, text_data.dbpedia_files, (
-        text_data.load_dbpedia, text_data.read_csv, text_data.clean_text, text_data.encode_chars, text_data.words,
-        text_data.build_vocabulary, text_data.encode_words, first_per_class)),
-    "cifar10_gray": Source(load_cifar10_gray, cifar10_files,
-                           (load_cifar10_gray, to_grayscale_28, load_cifar10, cifar10_files, read_cifar_batch, first_per_class)),
-    "mnist": Source(load_mnist, mnist_files, (load_mnist, mnist_files, first_per_class)),
-}
-
-
-@dataclasses.dataclass(frozen=True)
-class HeldOutSplits:
-    """Training, validation and held-out test arrays, for a search.
-
-    `x_test`/`y_test` hold the VALIDATION split (held out of the training
-    data): runs evaluate that slot after every epoch and record it as
-    `test_*`, so a search never sees the test set. The real test set is
-    `x_heldout`/`y_heldout`, for the chosen model only.
-    """
-
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    x_heldout: np.ndarray
-    y_heldout: np.ndarray
-    files: dict  # file name -> {"sha256": ..., "copy": ...}, for provenance
 
 
 @dataclasses.dataclass(frozen=True)
@@ -427,7 +352,7 @@ def load_cifar10_search(data_dir=None, train_per_class=None, validation_per_clas
         raise ValueError(f"Invalid value for `validation_per_class`. Received: validation_per_class={validation_per_class!r}. "
                          "Expected a positive integer.")
     full = load_cifar10(data_dir, train_per_class=None, test_per_class=test_per_class, train_batches=train_batches)
-    validation = _last_per_class(full.y_train, validation_per_class)
+    validation = last_per_class(full.y_train, validation_per_class)
     rest = np.setdiff1d(np.arange(len(full.y_train)), validation)
     train = rest[first_per_class(full.y_train[rest], train_per_class)]
     return SearchImageData(
@@ -436,145 +361,3 @@ def load_cifar10_search(data_dir=None, train_per_class=None, validation_per_clas
         x_heldout=full.x_test, y_heldout=full.y_test,
         class_names=full.class_names, files=full.files,
     )
-
-
-def _last_per_class(labels, per_class):
-    keep = [np.flatnonzero(labels == label)[-per_class:] for label in np.unique(labels)]
-    return np.sort(np.concatenate(keep))
-
-
-SHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
-SHAKESPEARE_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
-SHAKESPEARE_FILE = "tinyshakespeare/input.txt"
-UNKNOWN_WORD = "<unk>"
-
-
-def shakespeare_files(data_dir=None, **_options):
-    """{"input.txt": Path} of tiny Shakespeare, downloaded (sha256-checked) if missing.
-
-    Raises:
-        FileNotFoundError: the file is missing and the download failed.
-    """
-    directory = paths.data_dir(data_dir)
-    path = directory / SHAKESPEARE_FILE
-    if not path.is_file():
-        print(f"{path} missing; downloading {SHAKESPEARE_URL}")
-        try:
-            import keras
-
-            keras.utils.get_file(fname="input.txt", origin=SHAKESPEARE_URL, file_hash=SHAKESPEARE_SHA256,
-                                 cache_dir=str(directory), cache_subdir="tinyshakespeare")
-        except Exception as error:  # any failure ends in the same advice
-            raise FileNotFoundError(
-                f"Tiny Shakespeare not found at {path}, and downloading {SHAKESPEARE_URL} failed "
-                f"({type(error).__name__}: {error}). Save that file (sha256 {SHAKESPEARE_SHA256}) as {path}, "
-                "or point DATA_DIR (make DATA_DIR=...) at a directory holding tinyshakespeare/input.txt."
-            ) from None
-    return {"input.txt": path}
-
-
-def words(text):
-    """Lower-case words of `text`: letters with inner apostrophes ("know't"); punctuation dropped."""
-    return re.findall(r"[a-z]+(?:'[a-z]+)*", text.lower())
-
-
-def split_tokens(tokens, validation_fraction=0.1, test_fraction=0.1):
-    """Contiguous train / validation / test parts of a token list (in that order).
-
-    Returns:
-        (train, validation, test) lists.
-    """
-    for name, value in (("validation_fraction", validation_fraction), ("test_fraction", test_fraction)):
-        if not 0 < value < 0.5:
-            raise ValueError(f"Invalid value for `{name}`. Received: {name}={value!r}. Expected 0 < {name} < 0.5.")
-    train_end = round(len(tokens) * (1 - validation_fraction - test_fraction))
-    validation_end = round(len(tokens) * (1 - test_fraction))
-    return tokens[:train_end], tokens[train_end:validation_end], tokens[validation_end:]
-
-
-def build_vocabulary(tokens, size=None):
-    """Words by falling frequency (ties alphabetical) after `UNKNOWN_WORD` at id 0.
-
-    Args:
-        tokens: the training words (only they decide the vocabulary).
-        size: at most this many entries, `UNKNOWN_WORD` included; `None` keeps every word.
-
-    Returns:
-        tuple of words; a word's id is its index.
-    """
-    if size is not None and (not isinstance(size, int) or size < 2):
-        raise ValueError(f"Invalid value for `size`. Received: size={size!r}. Expected an integer >= 2 or None.")
-    counts = collections.Counter(tokens)
-    ranked = sorted(counts, key=lambda word: (-counts[word], word))
-    return (UNKNOWN_WORD, *ranked[: None if size is None else size - 1])
-
-
-def encode(tokens, vocabulary):
-    """Word ids of `tokens`; words outside `vocabulary` get the id of `UNKNOWN_WORD` (0)."""
-    index = {word: i for i, word in enumerate(vocabulary)}
-    return np.array([index.get(token, 0) for token in tokens], dtype=np.int32)
-
-
-def sequence_windows(ids, length):
-    """Non-overlapping windows for next-word prediction.
-
-    Window i reads ids[i*length : (i+1)*length] and its targets are the same
-    span shifted by one word.
-
-    Returns:
-        (inputs, targets): int32 arrays of shape (windows, length).
-    """
-    if not isinstance(length, int) or length < 1:
-        raise ValueError(f"Invalid value for `length`. Received: length={length!r}. Expected a positive integer.")
-    count = (len(ids) - 1) // length
-    if count < 1:
-        raise ValueError(f"Too few words ({len(ids)}) for one window of {length} words plus its next word.")
-    ids = np.asarray(ids, dtype=np.int32)
-    inputs = ids[: count * length].reshape(count, length)
-    targets = ids[1 : count * length + 1].reshape(count, length)
-    return inputs, targets
-
-
-@dataclasses.dataclass(frozen=True)
-class WordData(HeldOutSplits):
-    """Word windows of a text for a language model (see `load_shakespeare_words`): training, validation, test."""
-
-    vocabulary: tuple
-
-
-def load_shakespeare_words(data_dir=None, sequence_length=32, vocabulary_size=None, train_words=None, heldout_words=None):
-    """Tiny Shakespeare as word windows: 80% train, 10% validation, 10% test, contiguous.
-
-    Args:
-        data_dir: data directory; defaults to `lib.paths.data_dir()`.
-        sequence_length: words per window. Defaults to 32.
-        vocabulary_size: vocabulary entries including `UNKNOWN_WORD`, the
-            most frequent training words; `None` (the default) keeps all.
-        train_words: use only the first N words of the training part (`None`: all).
-        heldout_words: use only the first N words of the validation and of
-            the test part (`None`: all).
-
-    Returns:
-        `WordData`.
-    """
-    files = shakespeare_files(data_dir)
-    train, validation, test = split_tokens(words(files["input.txt"].read_text(encoding="utf-8")))
-    train, validation, test = train[:train_words], validation[:heldout_words], test[:heldout_words]
-    vocabulary = build_vocabulary(train, vocabulary_size)
-    parts = [sequence_windows(encode(part, vocabulary), sequence_length) for part in (train, validation, test)]
-    digest = _sha256(files["input.txt"])
-    return WordData(
-        x_train=parts[0][0], y_train=parts[0][1], x_test=parts[1][0], y_test=parts[1][1],
-        x_heldout=parts[2][0], y_heldout=parts[2][1], vocabulary=vocabulary,
-        files={"input.txt": {"sha256": digest, "copy": "known tiny Shakespeare" if digest == SHAKESPEARE_SHA256 else "unknown copy"}},
-    )
-
-
-SOURCES["cifar10_search"] = Source(
-    load_cifar10_search, cifar10_files,
-    (load_cifar10_search, _last_per_class, load_cifar10, cifar10_files, read_cifar_batch, first_per_class),
-)
-SOURCES["shakespeare_words"] = Source(
-    load_shakespeare_words, shakespeare_files,
-    (load_shakespeare_words, shakespeare_files, words, split_tokens, build_vocabulary, encode, sequence_windows),
-)

@@ -14,6 +14,7 @@ a Ray instance started here for the search. Ray workers call the same
 trial function (`runs.fit_cached`) and send back the history and weights.
 """
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -24,7 +25,8 @@ import pandas as pd
 
 from keras_tuner.engine.trial import TrialStatus
 
-from lib import checks, history, paths, runs
+from lib import checks, files, paths
+from lib.core import runs
 
 # Left out when a remote Ray cluster receives the repository as its working directory.
 _RAY_EXCLUDES = [".git", ".venv", "data", "checkpoints", "histories", "figures", "reports"]
@@ -113,7 +115,7 @@ class CachedRandomSearch(keras_tuner.RandomSearch):
                         free_slots.append(slot)
                         break
                     config = self.make_config(trial.hyperparameters.values)
-                    in_flight[fit.remote(config, _worker_session())] = (slot, trial, config)
+                    in_flight[fit.remote(config, _worker_environment())] = (slot, trial, config)
                 if not in_flight:
                     break
                 [done], _ = ray.wait(list(in_flight), num_returns=1)
@@ -204,20 +206,20 @@ def _start_ray(jobs):
     return True
 
 
-def _worker_session():
-    """What a worker needs to run like this process; a local instance also shares our data and output folders."""
+def _worker_environment():
+    """None on a remote cluster (its workers read their own data directory); else our output folders, to share."""
     if os.environ.get("RAY_ADDRESS"):
-        return {"profile": runs._session["profile"], "data_dir": None, "environment": {}}
-    return {
-        "profile": runs._session["profile"], "data_dir": str(runs._session["data_dir"]),
-        "environment": {"HISTORY_DIR": str(paths.history_dir()), "CHECKPOINT_DIR": str(paths.checkpoint_dir())},
-    }
+        return None
+    return {"HISTORY_DIR": str(paths.history_dir()), "CHECKPOINT_DIR": str(paths.checkpoint_dir())}
 
 
-def _fit_on_worker(config, session):
+def _fit_on_worker(config, environment):
     """A Ray task: the same `runs.fit_cached` as a local trial; returns (history, weights bytes)."""
-    os.environ.update(session["environment"])
-    runs.setup(session["profile"], session["data_dir"])
+    if environment is None:
+        config = dataclasses.replace(config, session=runs.setup(config.session.profile))
+    else:
+        os.environ.update(environment)
+        runs.setup(config.session.profile, config.session.data_dir)
     run = runs.fit_cached(config, progress=False)
     return run.history, run.weights_path.read_bytes()
 
@@ -229,6 +231,6 @@ def _store(config, found, weights):
         return
     weights_path = paths.checkpoint_dir() / config.study / path.stem / "final.weights.h5"
     weights_path.parent.mkdir(parents=True, exist_ok=True)
-    with history.atomic_file(weights_path, "wb") as file:
+    with files.atomic_file(weights_path, "wb") as file:
         file.write(weights)
-    history.write_json(path, found)
+    files.write_json(path, found)

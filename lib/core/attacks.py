@@ -7,9 +7,10 @@ Images are in [0, 1]; every attack keeps its output within `epsilon` of the
 original in the L-infinity norm and within [0, 1].
 """
 
-import keras
 import numpy as np
-from keras import ops
+from lib.core.backend import keras
+
+ops = keras.ops
 
 BATCH_SIZE = 500  # examples per gradient computation, to bound memory
 

@@ -7,8 +7,31 @@ with Q3's and Q4's GRUs).
 
 import numpy as np
 
-from lib import history, published, runs
+from lib.core import data, history
+from lib.core.data import text
+from lib.core.config import RunConfig, profile_settings
+from lib.studies import published
 
+# Scale per profile: the CNNs (about 1 s per epoch on a 2-core CPU) get more
+# quick epochs than the RNNs; full is the course's 250 epochs.
+_SMOKE = {"train_per_class": 5, "test_per_class": 2}
+PROFILES = {
+    "smoke": {"b_cnn": {"epochs": 2, "seeds": 1, "data_kwargs": _SMOKE}, "b_rnn": {"epochs": 2, "seeds": 1, "data_kwargs": _SMOKE}},
+    "quick": {"b_cnn": {"epochs": 40, "seeds": 1, "data_kwargs": {}}, "b_rnn": {"epochs": 20, "seeds": 1, "data_kwargs": {}}},
+    "full": {"b_cnn": {"epochs": 250, "seeds": 1, "data_kwargs": {}}, "b_rnn": {"epochs": 250, "seeds": 1, "data_kwargs": {}}},
+}
+# Hours each notebook needs under the full profile on a 2-core CPU: 250
+# epochs x the seconds per epoch measured there (under load from other
+# jobs): char CNN 1.4, word CNN 2.2, char GRU 8.1, word GRU 6.8, LSTM 5.3,
+# vanilla RNN 3.0, two-layer GRU 8.3.
+CPU_HOURS = {
+    "b_q1_char_cnn": 0.1,
+    "b_q2_word_cnn": 0.15,
+    "b_q3_char_rnn": 0.56,
+    "b_q4_word_rnn": 0.47,
+    "b_q5_dropout": 1.3,  # the four models again, with dropout
+    "b_q6_rnn_variants": 3.3,  # 8 runs: vanilla RNN, LSTM, 2-layer GRU, clipping, char and word
+}
 LR = 0.01
 BATCH_SIZE = 128
 OPTIMIZER = "adam"  # see the notebooks' title cells for why
@@ -41,20 +64,19 @@ def data_kwargs(profile, model):
     """The loader arguments of `model` under `profile` (encoding and subset)."""
     _check_model(model)
     scale = "b_cnn" if model.endswith("cnn") else "b_rnn"
-    return {"encoding": BASE_MODELS[model][2], **runs.profile_settings(profile, scale)["data_kwargs"]}
+    return {"encoding": BASE_MODELS[model][2], **profile_settings(PROFILES, profile, scale)["data_kwargs"]}
 
 
-def load(profile, model):
-    """The data `model` trains on under `profile` (loaded once per process)."""
-    probe = runs.RunConfig(study="b", model=model, data="dbpedia", epochs=1, data_kwargs=data_kwargs(profile, model))
-    return runs.load_data(probe)
+def load(session, model):
+    """The data `model` trains on in `session` (loaded once per process)."""
+    return data.load("dbpedia", data_kwargs(session.profile, model), session.data_dir)
 
 
-def config(profile, model, seed=0, epochs=None, dropout=0.0, cell="gru", num_layers=1, clipnorm=0.0):
+def config(session, model, seed=0, epochs=None, dropout=0.0, cell="gru", num_layers=1, clipnorm=0.0):
     """The `RunConfig` of one Study B run (Adam, lr 0.01, batch 128).
 
     Args:
-        profile: "smoke", "quick" or "full".
+        session: what `runs.setup` returned (profile and data directory).
         model: "char_cnn", "word_cnn", "char_rnn" or "word_rnn".
         seed: random seed.
         epochs: overrides the profile's epochs.
@@ -66,29 +88,29 @@ def config(profile, model, seed=0, epochs=None, dropout=0.0, cell="gru", num_lay
     is_rnn = model.endswith("rnn")
     if not is_rnn and (cell, num_layers) != ("gru", 1):
         raise ValueError(f"`cell` and `num_layers` apply to RNN models only. Received: model={model!r}, cell={cell!r}, num_layers={num_layers!r}.")
-    settings = runs.profile_settings(profile, "b_rnn" if is_rnn else "b_cnn", epochs)
-    data = load(profile, model)
-    model_kwargs = {"dropout": dropout, "num_classes": len(data.class_labels)}
+    settings = profile_settings(PROFILES, session.profile, "b_rnn" if is_rnn else "b_cnn", epochs)
+    texts = load(session, model)
+    model_kwargs = {"dropout": dropout, "num_classes": len(texts.class_labels)}
     if BASE_MODELS[model][2] == "word":
-        model_kwargs["vocabulary_size"] = data.vocabulary_size
+        model_kwargs["vocabulary_size"] = texts.vocabulary_size
     if is_rnn:
         model_kwargs.update(cell=cell, num_layers=num_layers)
-    return runs.RunConfig(
-        study="b", model=model, data="dbpedia", epochs=settings["epochs"], model_kwargs=model_kwargs,
-        data_kwargs=data_kwargs(profile, model), optimizer=OPTIMIZER, lr=LR, clipnorm=clipnorm,
+    return RunConfig(
+        session=session, study="b", model=model, data="dbpedia", epochs=settings["epochs"], model_kwargs=model_kwargs,
+        data_kwargs=data_kwargs(session.profile, model), optimizer=OPTIMIZER, lr=LR, clipnorm=clipnorm,
         batch_size=BATCH_SIZE, seed=seed,
     )
 
 
-def dropout_configs(profile, seed=0, epochs=None):
+def dropout_configs(session, seed=0, epochs=None):
     """Q5: {label: (config without dropout, config with dropout)} for the four models."""
-    return {label: (config(profile, model, seed, epochs), config(profile, model, seed, epochs, dropout=DROPOUT))
+    return {label: (config(session, model, seed, epochs), config(session, model, seed, epochs, dropout=DROPOUT))
             for model, (_, label, _) in BASE_MODELS.items()}
 
 
-def rnn_variant_configs(profile, seed=0, epochs=None):
+def rnn_variant_configs(session, seed=0, epochs=None):
     """Q6: {(model, variant): config} for the char and word RNNs and every `RNN_VARIANTS` entry."""
-    return {(model, variant): config(profile, model, seed, epochs, **kwargs)
+    return {(model, variant): config(session, model, seed, epochs, **kwargs)
             for model in ("char_rnn", "word_rnn") for variant, kwargs in RNN_VARIANTS.items()}
 
 
@@ -124,13 +146,11 @@ def run_table(runs_by_label, published_by_label):
 
 def describe(data, count=2):
     """Shapes, classes and the first `count` training texts as the model sees them (decoded ids)."""
-    from lib import text_data
-
     lines = [f"train {data.x_train.shape}, test {data.x_test.shape}, {len(data.class_labels)} classes, "
              f"vocabulary {data.vocabulary_size} ids; files: " + ", ".join(f"{name} ({info['copy']})" for name, info in data.files.items()),
              "classes (CSV label -> class id): " + ", ".join(f"{label}:{name}->{i}" for i, (label, name) in enumerate(zip(data.class_labels, data.class_names)))]
     for index in range(count):
-        lines.append(f"[{data.class_names[data.y_train[index]]}] {text_data.decode(data.x_train[index], data.vocabulary)!r}")
+        lines.append(f"[{data.class_names[data.y_train[index]]}] {text.decode(data.x_train[index], data.vocabulary)!r}")
     return "\n".join(lines)
 
 

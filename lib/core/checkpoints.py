@@ -16,17 +16,17 @@ import sys
 import time
 from pathlib import Path
 
-import keras
 import numpy as np
 
-from lib import history
+from lib.files import atomic_file
+from lib.core.backend import keras
 
 
 def save_state(path, model, record):
     """Write the model's and optimizer's variables and `record` (a dict) to `path` atomically."""
     arrays = {f"model_{i}": keras.ops.convert_to_numpy(v) for i, v in enumerate(model.variables)}
     arrays |= {f"optimizer_{i}": keras.ops.convert_to_numpy(v) for i, v in enumerate(model.optimizer.variables)}
-    with history.atomic_file(path, "wb") as file:
+    with atomic_file(path, "wb") as file:
         np.savez(file, record=np.array(json.dumps(record)), **arrays)
 
 

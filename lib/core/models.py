@@ -2,12 +2,12 @@
 
 import functools
 
-import keras
-from keras import layers
-
 from lib import checks
+from lib.core.backend import keras
+from lib.core.config import OPTIMIZERS
+from lib.core.data.text import CHARACTERS
 
-OPTIMIZERS = ("sgd", "rmsprop", "adam")
+layers = keras.layers
 RNN_CELLS = {"simple_rnn": layers.SimpleRNN, "lstm": layers.LSTM, "gru": layers.GRU}
 
 
@@ -158,7 +158,6 @@ def feature_maps(model, images, layer_names=("C1", "S1", "C2", "S2")):
 
 
 # Study B: DBpedia text classification (character and word CNNs and RNNs).
-CHARACTERS = 256
 
 
 class OneHot(layers.Layer):

@@ -9,8 +9,44 @@ import json
 
 import numpy as np
 
-from lib import history, paths, runs
+from lib import files, paths
+from lib.core import history
+from lib.core.config import RunConfig, profile_settings
 
+# Scale per profile: smoke runs in seconds for tests, quick gives meaningful
+# numbers on a CPU in minutes, full is the study as published (for a GPU).
+# "a" is Q1, Q3 and Q4's scale, "a_grid" Q2's 25 runs, "a_full_data" the
+# extra run on all five training batches; `seeds` is how many seeds Q2-Q4
+# train per configuration.
+_TRIM = {"train_per_class": None, "test_per_class": 200}  # data_batch_1, the course's test_batch_trim
+_TINY = {"train_per_class": 20, "test_per_class": 10}
+PROFILES = {
+    "smoke": {
+        "a": {"epochs": 2, "seeds": 1, "data_kwargs": _TINY},
+        "a_grid": {"epochs": 2, "seeds": 1, "data_kwargs": _TINY},
+        "a_full_data": {"epochs": 2, "seeds": 1, "data_kwargs": {**_TINY, "train_batches": 5}},
+    },
+    "quick": {
+        "a": {"epochs": 50, "seeds": 1, "data_kwargs": _TRIM},
+        "a_grid": {"epochs": 10, "seeds": 1, "data_kwargs": _TRIM},  # 25 runs
+        "a_full_data": {"epochs": 10, "seeds": 1, "data_kwargs": {**_TRIM, "train_batches": 5}},  # 5x the images
+    },
+    "full": {
+        "a": {"epochs": 1000, "seeds": 3, "data_kwargs": _TRIM},
+        "a_grid": {"epochs": 1000, "seeds": 3, "data_kwargs": _TRIM},
+        "a_full_data": {"epochs": 1000, "seeds": 1, "data_kwargs": {**_TRIM, "train_batches": 5}},
+    },
+}
+# Hours each notebook needs under the full profile on a 2-core CPU
+# (TensorFlow backend): its runs x 1000 epochs x the 4.7-4.9 s per epoch
+# measured on such a machine (Q4 only reads Q1-Q3's runs).
+CPU_HOURS = {
+    "a_q1_cnn": 1.3,  # 1 run
+    "a_q2_grid": 101.0,  # 25 cells x 3 seeds
+    "a_q3_variants": 15.7,  # 4 variants x 3 seeds
+    "a_q4_compare": 0.0,
+    "a_x_full_data": 6.5,  # 1 run on 5x the images
+}
 C1_CHANNELS = (10, 30, 50, 70, 90)
 C2_CHANNELS = (20, 40, 60, 80, 100)
 LR = 0.001
@@ -25,11 +61,11 @@ VARIANTS = {
 }
 
 
-def config(profile, c1=50, c2=60, optimizer="sgd", momentum=0.0, dropout=0.0, seed=0, epochs=None, scale="a"):
+def config(session, c1=50, c2=60, optimizer="sgd", momentum=0.0, dropout=0.0, seed=0, epochs=None, scale="a"):
     """The `RunConfig` of one Study A run (Q1's settings unless told otherwise).
 
     Args:
-        profile: "smoke", "quick" or "full".
+        session: what `runs.setup` returned (profile and data directory).
         c1, c2: channels of the two convolutions.
         optimizer, momentum: see `lib.models.make_optimizer`.
         dropout: dropout after flatten and after F3 (0 adds none).
@@ -37,32 +73,32 @@ def config(profile, c1=50, c2=60, optimizer="sgd", momentum=0.0, dropout=0.0, se
         epochs: overrides the profile's epochs.
         scale: "a", or "a_grid" for the 25-run grid.
     """
-    settings = runs.profile_settings(profile, scale, epochs)
+    settings = profile_settings(PROFILES, session.profile, scale, epochs)
     model_kwargs = {"c1": c1, "c2": c2, **({"dropout": dropout} if dropout else {})}
-    return runs.RunConfig(
-        study="a", model="cifar_cnn", data="cifar10", epochs=settings["epochs"],
+    return RunConfig(
+        session=session, study="a", model="cifar_cnn", data="cifar10", epochs=settings["epochs"],
         model_kwargs=model_kwargs, data_kwargs=settings["data_kwargs"],
         optimizer=optimizer, lr=LR, momentum=momentum, batch_size=BATCH_SIZE, seed=seed,
     )
 
 
-def seed_list(profile, seed=0, seeds=None, scale="a"):
+def seed_list(session, seed=0, seeds=None, scale="a"):
     """`seeds` consecutive seeds from `seed` (the profile's count if `seeds` is None)."""
-    count = runs.profile_settings(profile, scale, seeds=seeds)["seeds"]
+    count = profile_settings(PROFILES, session.profile, scale, seeds=seeds)["seeds"]
     return list(range(seed, seed + count))
 
 
-def grid_configs(profile, seeds, epochs=None):
+def grid_configs(session, seeds, epochs=None):
     """Q2: {(c1, c2): [RunConfig per seed]} over the 5x5 channel grid."""
     return {
-        (c1, c2): [config(profile, c1, c2, seed=seed, epochs=epochs, scale="a_grid") for seed in seeds]
+        (c1, c2): [config(session, c1, c2, seed=seed, epochs=epochs, scale="a_grid") for seed in seeds]
         for c1, c2 in itertools.product(C1_CHANNELS, C2_CHANNELS)
     }
 
 
-def variant_configs(profile, c1, c2, seeds, epochs=None):
+def variant_configs(session, c1, c2, seeds, epochs=None):
     """Q3: {variant: [RunConfig per seed]} with the given channels."""
-    return {name: [config(profile, c1, c2, seed=seed, epochs=epochs, **kwargs) for seed in seeds]
+    return {name: [config(session, c1, c2, seed=seed, epochs=epochs, **kwargs) for seed in seeds]
             for name, kwargs in VARIANTS.items()}
 
 
@@ -72,7 +108,7 @@ def best_channels_path(profile):
 
 
 def write_best_channels(profile, best):
-    history.write_json(best_channels_path(profile), best)
+    files.write_json(best_channels_path(profile), best)
 
 
 def read_best_channels(profile):
@@ -108,16 +144,16 @@ def grid_table(summaries, field):
     return frame
 
 
-def all_models(profile, seeds, epochs=None):
+def all_models(session, seeds, epochs=None):
     """Q4: every model of Q1-Q3 as {label: [RunConfig per seed]}.
 
     Q2's entry is the grid cell Q2 picked, trained as in the grid.
     """
-    best = read_best_channels(profile)
-    models = {"Q1 SGD 50/60": [config(profile, seed=seed, epochs=epochs) for seed in seeds]}
+    best = read_best_channels(session.profile)
+    models = {"Q1 SGD 50/60": [config(session, seed=seed, epochs=epochs) for seed in seeds]}
     grid_cell = (best["c1"], best["c2"])
-    models[f"Q2 best {grid_cell[0]}/{grid_cell[1]}"] = grid_configs(profile, seeds, epochs)[grid_cell]
-    for name, configs in variant_configs(profile, best["c1"], best["c2"], seeds, epochs).items():
+    models[f"Q2 best {grid_cell[0]}/{grid_cell[1]}"] = grid_configs(session, seeds, epochs)[grid_cell]
+    for name, configs in variant_configs(session, best["c1"], best["c2"], seeds, epochs).items():
         models[f"Q3 {name}"] = configs
     return models
 

@@ -9,8 +9,43 @@ import itertools
 
 import numpy as np
 
-from lib import history, runs
+from lib.core import history
+from lib.core.config import RunConfig, model_factory, profile_settings
 
+# Scale per profile: "c_cnn" is C1-C2's CIFAR CNN (1,000 training and 100
+# test images per class, as the course), "c_rnn" C3's SimpleRNNs, "c_rnn_grid"
+# C4's LSTM/GRU grid (whose `axes` the smoke profile cuts).
+_GRAY = {"train_per_class": None, "test_per_class": 100}
+_MNIST_ALL = {"train_per_class": None, "test_per_class": None}
+_MNIST_TINY = {"train_per_class": 20, "test_per_class": 10}
+PROFILES = {
+    "smoke": {
+        "c_cnn": {"epochs": 1, "seeds": 1, "data_kwargs": {"train_per_class": 20, "test_per_class": 10}},
+        "c_rnn": {"epochs": 1, "seeds": 1, "data_kwargs": _MNIST_TINY},
+        "c_rnn_grid": {"epochs": 1, "seeds": 1, "data_kwargs": _MNIST_TINY, "axes": {"num_layers": [2], "units": [16], "lr": [0.01]}},
+    },
+    "quick": {
+        "c_cnn": {"epochs": 10, "seeds": 1, "data_kwargs": _GRAY},
+        "c_rnn": {"epochs": 10, "seeds": 1, "data_kwargs": _MNIST_ALL},  # as published: SimpleRNNs are cheap
+        "c_rnn_grid": {"epochs": 3, "seeds": 1, "data_kwargs": _MNIST_ALL},  # 16 LSTM/GRU runs
+    },
+    "full": {
+        "c_cnn": {"epochs": 30, "seeds": 1, "data_kwargs": _GRAY},
+        "c_rnn": {"epochs": 10, "seeds": 1, "data_kwargs": _MNIST_ALL},
+        "c_rnn_grid": {"epochs": 10, "seeds": 1, "data_kwargs": _MNIST_ALL},
+    },
+}
+# Hours each notebook needs under the full profile on a 2-core CPU: epoch
+# times measured on such a machine (under contention with other jobs), MNIST
+# ones x6 for the 60,000 training digits a download gives (the offline copy
+# has 9,997). CIFAR CNN ~15 s/epoch; SimpleRNN 128 1.1 (batch 128); LSTM 128
+# 5, 2x128 GRU 11 s/epoch on 9,997 digits.
+CPU_HOURS = {
+    "c_c1_cifar_cnn": 0.4,  # 3 runs x 30 epochs
+    "c_c2_filters": 0.0,  # reads C1's run
+    "c_c3_mnist_rnn": 0.1,  # 4 SimpleRNN runs x 10 epochs
+    "c_c4_lstm_gru": 1.8,  # 16 LSTM/GRU runs + SimpleRNN + CNN, 10 epochs
+}
 CNN_BATCH_SIZE = 50  # our choice: the write-up gives none
 RNN_BATCH_SIZE = 128
 CNN_TRAININGS = {"adam_lr_1e-3": ("adam", 1e-3), "sgd_lr_1e-3": ("sgd", 1e-3), "adam_lr_1e-2": ("adam", 1e-2)}
@@ -32,11 +67,11 @@ EARLY_EPOCH = 4
 GRID_AXES = {"cell": ("lstm", "gru"), "num_layers": (1, 2), "units": (64, 128), "lr": (1e-3, 1e-2)}
 
 
-def cnn_config(profile, name="adam_lr_1e-3", data="cifar10_gray", seed=0, epochs=None, scale="c_cnn"):
+def cnn_config(session, name="adam_lr_1e-3", data="cifar10_gray", seed=0, epochs=None, scale="c_cnn"):
     """C1's CNN with one of `CNN_TRAININGS` (C4 trains it on "mnist").
 
     Args:
-        profile: "smoke", "quick" or "full".
+        session: what `runs.setup` returned (profile and data directory).
         name: a key of `CNN_TRAININGS`.
         data: "cifar10_gray" (C1, C2) or "mnist" (C4's comparison).
         seed: random seed.
@@ -46,56 +81,56 @@ def cnn_config(profile, name="adam_lr_1e-3", data="cifar10_gray", seed=0, epochs
     """
     if name not in CNN_TRAININGS:
         raise ValueError(f"Unknown training: {name!r}. Expected one of {tuple(CNN_TRAININGS)}.")
-    settings = runs.profile_settings(profile, scale, epochs)
+    settings = profile_settings(PROFILES, session.profile, scale, epochs)
     optimizer, lr = CNN_TRAININGS[name]
-    return runs.RunConfig(study="c", model="image_cnn", data=data, epochs=settings["epochs"], data_kwargs=settings["data_kwargs"],
+    return RunConfig(session=session, study="c", model="image_cnn", data=data, epochs=settings["epochs"], data_kwargs=settings["data_kwargs"],
                           optimizer=optimizer, lr=lr, batch_size=CNN_BATCH_SIZE, seed=seed)
 
 
-def rnn_config(profile, cell="simple_rnn", units=64, num_layers=1, optimizer="adam", lr=1e-3, seed=0, epochs=None, scale="c_rnn"):
+def rnn_config(session, cell="simple_rnn", units=64, num_layers=1, optimizer="adam", lr=1e-3, seed=0, epochs=None, scale="c_rnn"):
     """One MNIST row-by-row RNN run (batch 128).
 
     Args:
-        profile: "smoke", "quick" or "full".
+        session: what `runs.setup` returned (profile and data directory).
         cell, units, num_layers: see `lib.models.build_sequence_rnn`.
         optimizer, lr: see `lib.models.make_optimizer`.
         seed: random seed.
         epochs: overrides the profile's epochs.
         scale: the profile key, "c_rnn" (C3) or "c_rnn_grid" (C4).
     """
-    settings = runs.profile_settings(profile, scale, epochs)
-    return runs.RunConfig(
-        study="c", model="sequence_rnn", data="mnist", epochs=settings["epochs"],
+    settings = profile_settings(PROFILES, session.profile, scale, epochs)
+    return RunConfig(
+        session=session, study="c", model="sequence_rnn", data="mnist", epochs=settings["epochs"],
         model_kwargs={"cell": cell, "units": units, "num_layers": num_layers}, data_kwargs=settings["data_kwargs"],
         optimizer=optimizer, lr=lr, batch_size=RNN_BATCH_SIZE, seed=seed,
     )
 
 
-def rnn_variant_configs(profile, seed=0, epochs=None):
+def rnn_variant_configs(session, seed=0, epochs=None):
     """C3: {variant: RunConfig} of the SimpleRNN runs."""
-    return {name: rnn_config(profile, seed=seed, epochs=epochs, **{**RNN_BASE, **change}) for name, change in RNN_VARIANTS.items()}
+    return {name: rnn_config(session, seed=seed, epochs=epochs, **{**RNN_BASE, **change}) for name, change in RNN_VARIANTS.items()}
 
 
 def grid_axes(profile):
     """C4's axes under `profile` (the smoke profile cuts them)."""
-    cut = runs.profile_settings(profile, "c_rnn_grid").get("axes", {})
+    cut = profile_settings(PROFILES, profile, "c_rnn_grid").get("axes", {})
     return {axis: tuple(cut.get(axis, values)) for axis, values in GRID_AXES.items()}
 
 
-def grid_configs(profile, seed=0, epochs=None):
+def grid_configs(session, seed=0, epochs=None):
     """C4: {(cell, num_layers, units, lr): RunConfig} over the LSTM/GRU grid (Adam)."""
-    axes = grid_axes(profile)
+    axes = grid_axes(session.profile)
     return {
-        (cell, layers, units, lr): rnn_config(profile, cell, units, layers, "adam", lr, seed, epochs, scale="c_rnn_grid")
+        (cell, layers, units, lr): rnn_config(session, cell, units, layers, "adam", lr, seed, epochs, scale="c_rnn_grid")
         for cell, layers, units, lr in itertools.product(*axes.values())
     }
 
 
-def comparison_configs(profile, seed=0, epochs=None):
+def comparison_configs(session, seed=0, epochs=None):
     """C4's other families at the grid's epochs: a SimpleRNN and C1's CNN (Adam 1e-3) on MNIST."""
     return {
-        "SimpleRNN 1x128": rnn_config(profile, units=128, seed=seed, epochs=epochs, scale="c_rnn_grid"),
-        "CNN (C1's network)": cnn_config(profile, data="mnist", seed=seed, epochs=epochs, scale="c_rnn_grid"),
+        "SimpleRNN 1x128": rnn_config(session, units=128, seed=seed, epochs=epochs, scale="c_rnn_grid"),
+        "CNN (C1's network)": cnn_config(session, data="mnist", seed=seed, epochs=epochs, scale="c_rnn_grid"),
     }
 
 
@@ -167,7 +202,7 @@ def family_table(trained):
     import pandas as pd
 
     rows = {label: {"test accuracy": run.history["final"]["test_accuracy"], "epochs": len(run.history["epoch"]),
-                    "parameters": runs.MODELS[run.config.model](**run.config.model_kwargs).count_params(),
+                    "parameters": model_factory(run.config.model)(**run.config.model_kwargs).count_params(),
                     "wall time (s)": run.history["wall_time_s"],
                     "s per epoch": float(np.mean(run.history["epoch_time_s"]))} for label, run in trained.items()}
     return pd.DataFrame.from_dict(rows, orient="index").sort_values("test accuracy", ascending=False)

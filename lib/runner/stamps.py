@@ -5,7 +5,7 @@ inputs: a digest of the notebook file, of every file under lib/, of
 requirements.txt, the Python version, the parameters, the folders and
 backend in use and the listing of the data directory; and the state (size,
 modification time, sha256) of every file the kernel read, wrote or listed
-under the histories, figures and data folders (lib/tracing.py), files it
+under the histories, figures and data folders (tracing.py), files it
 looked for and did not find included. The report is current while all of
 these are unchanged and its files exist; anything else runs the notebook
 again, so a report never shows results older than its inputs.
@@ -18,21 +18,17 @@ import sys
 from pathlib import Path
 
 from lib import paths
+from lib.files import sha256
 
 # Environment variables that change what a notebook computes or where it reads.
 _ENVIRONMENT = ("KERAS_BACKEND", "HISTORY_DIR", "CHECKPOINT_DIR", "FIGURE_DIR")
-
-
-def _digest(path):
-    with open(path, "rb") as file:
-        return hashlib.file_digest(file, "sha256").hexdigest()
 
 
 def _tree_digest(root):
     digest = hashlib.sha256()
     for path in sorted(root.rglob("*")):
         if path.is_file() and "__pycache__" not in path.parts:
-            digest.update(f"{path.relative_to(root)}\0{_digest(path)}\0".encode())
+            digest.update(f"{path.relative_to(root)}\0{sha256(path)}\0".encode())
     return digest.hexdigest()
 
 
@@ -57,9 +53,9 @@ def inputs(notebook, parameters, data_dir):
         A hex string.
     """
     payload = {
-        "notebook": _digest(notebook),
+        "notebook": sha256(notebook),
         "lib": _tree_digest(paths.ROOT / "lib"),
-        "requirements": _digest(paths.ROOT / "requirements.txt"),
+        "requirements": sha256(paths.ROOT / "requirements.txt"),
         "python": sys.version,
         "parameters": parameters,
         "environment": {name: os.environ.get(name, "") for name in _ENVIRONMENT},
@@ -92,7 +88,7 @@ def _file_state(path):
         return {"absent": True}
     if not os.path.isfile(path):
         return {"absent": True}
-    return {"size": status.st_size, "mtime_ns": status.st_mtime_ns, "sha256": _digest(path)}
+    return {"size": status.st_size, "mtime_ns": status.st_mtime_ns, "sha256": sha256(path)}
 
 
 def changed(states):
@@ -116,6 +112,6 @@ def changed(states):
             return path
         if "absent" in state or not os.path.isfile(path):
             return path
-        if (status.st_size, status.st_mtime_ns) != (state["size"], state["mtime_ns"]) and _digest(path) != state["sha256"]:
+        if (status.st_size, status.st_mtime_ns) != (state["size"], state["mtime_ns"]) and sha256(path) != state["sha256"]:
             return path
     return None

@@ -8,8 +8,31 @@ import itertools
 
 import numpy as np
 
-from lib import evaluate, runs
+from lib.core import evaluate
+from lib.core.config import RunConfig, profile_settings
 
+# Scale per profile ("d_rnn"): the published 5 epochs on all digits from
+# quick up; the smoke profile cuts the grids' axes (D2's 128-unit runs are
+# D1's batch-128 runs: 10 runs in all). `attack_images` is how many test
+# digits D4's attacks use.
+_MNIST_ALL = {"train_per_class": None, "test_per_class": None}
+PROFILES = {
+    "smoke": {"d_rnn": {"epochs": 1, "seeds": 1, "data_kwargs": {"train_per_class": 20, "test_per_class": 10}, "attack_images": 10,
+                        "axes": {"lr": [0.001, 0.1], "batch_size": [32, 128], "units": [128, 512], "lstm_units": [100]}}},
+    "quick": {"d_rnn": {"epochs": 5, "seeds": 1, "data_kwargs": _MNIST_ALL, "attack_images": 1000}},
+    "full": {"d_rnn": {"epochs": 5, "seeds": 1, "data_kwargs": _MNIST_ALL, "attack_images": 10000}},
+}
+# Hours each notebook needs under the full profile on a 2-core CPU: epoch
+# times measured on such a machine (under contention with other jobs) x6 for
+# the 60,000 training digits a download gives (the offline copy has 9,997).
+# SimpleRNN 128 1.1 (batch 128) to 2.7 (batch 32), 512 units 10; LSTM 128 5
+# s/epoch on 9,997 digits.
+CPU_HOURS = {
+    "d_d1_lr_batch": 0.2,  # 16 SimpleRNN runs x 5 epochs
+    "d_d2_hidden_units": 0.5,  # 20 runs x 5 epochs (4 shared with D1), 512 units dominate
+    "d_d3_lstm": 0.2,  # 4 LSTM runs x 5 epochs
+    "d_d4_adversarial": 0.1,  # reads D1-D3's runs; attacks on 10,000 digits
+}
 SIMPLE_RNN_UNITS = 128  # D1's network (our choice: the write-up's table is over lr and batch only)
 BATCH_SIZE = 128
 AXES = {
@@ -24,55 +47,55 @@ D3_LR = 1e-3
 
 def axes(profile):
     """Study D's axes under `profile` (the smoke profile cuts them)."""
-    cut = runs.profile_settings(profile, "d_rnn").get("axes", {})
+    cut = profile_settings(PROFILES, profile, "d_rnn").get("axes", {})
     return {axis: tuple(cut.get(axis, values)) for axis, values in AXES.items()}
 
 
-def config(profile, cell="simple_rnn", units=SIMPLE_RNN_UNITS, optimizer="adam", lr=1e-3, batch_size=BATCH_SIZE, seed=0, epochs=None):
+def config(session, cell="simple_rnn", units=SIMPLE_RNN_UNITS, optimizer="adam", lr=1e-3, batch_size=BATCH_SIZE, seed=0, epochs=None):
     """One Study D run on MNIST rows (profile key "d_rnn").
 
     Args:
-        profile: "smoke", "quick" or "full".
+        session: what `runs.setup` returned (profile and data directory).
         cell, units: see `lib.models.build_sequence_rnn` (one layer).
         optimizer, lr: see `lib.models.make_optimizer`.
         batch_size: mini-batch size.
         seed: random seed.
         epochs: overrides the profile's epochs.
     """
-    settings = runs.profile_settings(profile, "d_rnn", epochs)
-    return runs.RunConfig(
-        study="d", model="sequence_rnn", data="mnist", epochs=settings["epochs"],
+    settings = profile_settings(PROFILES, session.profile, "d_rnn", epochs)
+    return RunConfig(
+        session=session, study="d", model="sequence_rnn", data="mnist", epochs=settings["epochs"],
         model_kwargs={"cell": cell, "units": units, "num_layers": 1}, data_kwargs=settings["data_kwargs"],
         optimizer=optimizer, lr=lr, batch_size=batch_size, seed=seed,
     )
 
 
-def lr_batch_configs(profile, seed=0, epochs=None):
+def lr_batch_configs(session, seed=0, epochs=None):
     """D1: {(lr, batch_size): RunConfig}, SimpleRNN with Adam."""
-    grid = axes(profile)
-    return {(lr, batch): config(profile, lr=lr, batch_size=batch, seed=seed, epochs=epochs)
+    grid = axes(session.profile)
+    return {(lr, batch): config(session, lr=lr, batch_size=batch, seed=seed, epochs=epochs)
             for lr, batch in itertools.product(grid["lr"], grid["batch_size"])}
 
 
-def units_lr_configs(profile, seed=0, epochs=None):
+def units_lr_configs(session, seed=0, epochs=None):
     """D2: {(units, lr): RunConfig}, SimpleRNN with Adam, batch 128."""
-    grid = axes(profile)
-    return {(units, lr): config(profile, units=units, lr=lr, seed=seed, epochs=epochs)
+    grid = axes(session.profile)
+    return {(units, lr): config(session, units=units, lr=lr, seed=seed, epochs=epochs)
             for units, lr in itertools.product(grid["units"], grid["lr"])}
 
 
-def lstm_configs(profile, seed=0, epochs=None):
+def lstm_configs(session, seed=0, epochs=None):
     """D3: {(units, optimizer): RunConfig}, LSTM at lr 1e-3, batch 128."""
-    grid = axes(profile)
-    return {(units, optimizer): config(profile, "lstm", units, optimizer, D3_LR, seed=seed, epochs=epochs)
+    grid = axes(session.profile)
+    return {(units, optimizer): config(session, "lstm", units, optimizer, D3_LR, seed=seed, epochs=epochs)
             for units, optimizer in itertools.product(grid["lstm_units"], grid["optimizer"])}
 
 
-def all_configs(profile, seed=0, epochs=None):
+def all_configs(session, seed=0, epochs=None):
     """D1-D3's runs as {label: RunConfig}, for D4 to pick the best."""
-    labelled = {f"D1 SimpleRNN lr {lr:g}, batch {batch}": c for (lr, batch), c in lr_batch_configs(profile, seed, epochs).items()}
-    labelled |= {f"D2 SimpleRNN {units} units, lr {lr:g}": c for (units, lr), c in units_lr_configs(profile, seed, epochs).items()}
-    labelled |= {f"D3 LSTM {units} units, {opt}": c for (units, opt), c in lstm_configs(profile, seed, epochs).items()}
+    labelled = {f"D1 SimpleRNN lr {lr:g}, batch {batch}": c for (lr, batch), c in lr_batch_configs(session, seed, epochs).items()}
+    labelled |= {f"D2 SimpleRNN {units} units, lr {lr:g}": c for (units, lr), c in units_lr_configs(session, seed, epochs).items()}
+    labelled |= {f"D3 LSTM {units} units, {opt}": c for (units, opt), c in lstm_configs(session, seed, epochs).items()}
     return labelled
 
 
@@ -163,7 +186,7 @@ def attack_set(model, data, count):
     Returns:
         (images, labels, targets) numpy arrays.
     """
-    from lib import attacks
+    from lib.core import attacks
 
     predictions = attacks.probabilities(model, data.x_test).argmax(axis=1)
     keep = np.flatnonzero(predictions == data.y_test)[:count]
@@ -180,7 +203,7 @@ def attack_examples(model, images, labels, targets, epsilon, steps=10):
         probability, and the probability of the target (originals and
         targeted) or of the true class (untargeted).
     """
-    from lib import attacks
+    from lib.core import attacks
 
     untargeted = attacks.fgsm(model, images, labels, epsilon)
     targeted = attacks.targeted_iterative(model, images, targets, epsilon, steps)
@@ -234,3 +257,8 @@ def units_tables(trained):
                            "seconds": run.history["wall_time_s"]} for (units, lr), run in trained.items()])
     return (frame.pivot(index="units", columns="lr", values="accuracy"),
             frame.pivot(index="units", columns="lr", values="seconds"))
+
+
+def attack_images(session):
+    """How many test digits D4's attacks use in `session`."""
+    return profile_settings(PROFILES, session.profile, "d_rnn")["attack_images"]

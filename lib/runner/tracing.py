@@ -1,13 +1,13 @@
 """Inside a notebook's kernel: which files it used, and on what it ran.
 
-The runner (lib/runner.py) starts each kernel with an IPython startup file
+The runner (execute.py) starts each kernel with an IPython startup file
 that calls `install`. From then on an audit hook (`sys.addaudithook`) logs
 every file the notebook opens, writes, renames into place or lists under the
 watched folders (histories, figures, data), one JSON object per line; and
-after the first cell that has imported `lib.runs`, the backend, device and
+after the first cell that has imported `lib.core.runs`, the backend, device and
 versions it runs with. The runner turns the log into the report's provenance
 and into the stamp that lets it skip a notebook whose inputs have not changed
-(lib/stamps.py). Audit hooks see opens made from C code in CPython (numpy,
+(stamps.py). Audit hooks see opens made from C code in CPython (numpy,
 pickle, matplotlib), but not those inside C libraries such as HDF5; weights
 read that way are written together with the history that is logged.
 """
@@ -75,7 +75,7 @@ def _log_provenance_once(log):
         return
 
     def after_cell(*_):
-        runs = sys.modules.get("lib.runs")
+        runs = sys.modules.get("lib.core.runs")
         if runs is None:
             return
         shell.events.unregister("post_run_cell", after_cell)

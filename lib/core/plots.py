@@ -11,7 +11,8 @@ import matplotlib.pyplot as plt
 from matplotlib.ticker import MaxNLocator
 import numpy as np
 
-from lib import history, paths
+from lib import paths
+from lib.core import history
 
 _LABELS = {"loss": "cost (cross-entropy)", "accuracy": "accuracy"}
 

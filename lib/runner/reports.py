@@ -2,8 +2,7 @@
 
 The runner calls `provenance` after a notebook has run and `render` to write
 its HTML; the same provenance goes into the notebook's record that the index
-(lib/report_index.py) reads. Nothing here imports Keras, so the runner stays
-fast when every report is up to date.
+(index.py) reads.
 """
 
 import datetime
@@ -14,10 +13,10 @@ import logging
 import platform
 from pathlib import Path
 
-from lib import paths, runs
+from lib import machine
 
 PACKAGES = ("keras", "tensorflow", "jax", "torch", "numpy", "pandas", "matplotlib", "keract", "papermill", "nbconvert")
-HIDDEN_TAG = "colab"  # cells that only matter in Colab (lib/colab.py) stay out of the reports
+HIDDEN_TAG = "colab"  # cells that only matter in Colab (colab.py) stay out of the reports
 _TEMPLATE = Path(__file__).with_name("templates") / "report.html.j2"
 # nbconvert warns about every figure without alt text (it adds a generic one); not news in a run's output.
 _EXPORTER_LOG = logging.getLogger("lib.reports.nbconvert")
@@ -43,13 +42,13 @@ def provenance(start, end, parameters, used, kernel=None):
         parameters: the parameters papermill injected.
         used: `tracing.read_log` lists of the files the notebook used.
         kernel: what the kernel logged (backend, device, threads, ...), if it
-            imported lib.runs.
+            imported lib.core.runs.
 
     Returns:
         A JSON-ready dict.
     """
     return {
-        "git": runs.git_state(),
+        "git": machine.git_state(),
         "profile": parameters.get("profile"),
         "parameters": parameters,
         "start": start.isoformat(timespec="seconds"),
@@ -105,7 +104,7 @@ def backend_text(found):
     """'Keras 3.15.1, tensorflow backend 2.21.0 on CPU: ...' from a provenance dict."""
     kernel = found.get("kernel") or {}
     if not kernel:
-        return f"Keras {found['versions'].get('keras', '?')}; backend and device not recorded (the notebook did not import lib.runs)"
+        return f"Keras {found['versions'].get('keras', '?')}; backend and device not recorded (the notebook did not import lib.core.runs)"
     return (f"Keras {kernel['keras']}, {kernel['backend']} backend {kernel.get('backend_version') or ''}".rstrip()
             + f", on {kernel['device']} ({kernel['threads']} threads)")
 

@@ -1,0 +1,389 @@
+"""Runs: training with a cache, resume states and provenance.
+
+A run is a `config.RunConfig`. Its key (`run_key`), a hash of the config, of
+the code that trains it and of the data files, names
+`histories/<study>/<key>.json`. `fit_cached` trains a run only when no
+complete history exists for that key.
+"""
+
+import concurrent.futures
+import dataclasses
+import datetime
+import functools
+import hashlib
+import inspect
+import json
+import math
+import multiprocessing
+import os
+import platform
+import re
+import sys
+import time
+
+import numpy as np
+
+from lib import checks, files, machine, paths
+from lib.core import backend, checkpoints, data, history, models
+from lib.core.config import RunConfig, Session, model_factory
+from lib.core.backend import keras
+
+def setup(profile="full", data_dir=None):
+    """Prepare a notebook or script for runs; call once, before building configs.
+
+    Checks the profile and makes training deterministic (TensorFlow op
+    determinism, PyTorch deterministic algorithms, XLA's deterministic GPU
+    ops).
+
+    Args:
+        profile: one of `lib.core.config.PROFILE_NAMES`. Defaults to "full".
+        data_dir: data directory; `None` or "" uses `$DATA_DIR` or `data/`.
+
+    Returns:
+        A `Session`, which the config builders of lib/studies take.
+    """
+    session = Session(profile, paths.data_dir(data_dir))
+    backend.make_deterministic()
+    return session
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """A finished run: its config, history and files."""
+
+    config: RunConfig
+    history: dict
+    history_path: object
+    weights_path: object
+
+    def load_model(self):
+        """The trained model, rebuilt by the factory (in the run's precision) with the saved weights."""
+        if not self.weights_path.is_file():
+            raise FileNotFoundError(
+                f"Weights of run {self.history_path.stem} not found at {self.weights_path}. "
+                f"Delete {self.history_path} to train the run again."
+            )
+        model = _build_model(self.config)
+        model.load_weights(self.weights_path)
+        return model
+
+
+def history_path(config, key=None):
+    """Where the history of `config` lives (`key`: its `config.key()`, if already computed)."""
+    return paths.history_dir() / config.study / f"{key or config.key()}.json"
+
+
+def checkpoint_every():
+    """Epochs between resume states: `$CHECKPOINT_EVERY`, else 10."""
+    value = os.environ.get("CHECKPOINT_EVERY") or "10"
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"Invalid value for CHECKPOINT_EVERY. Received: {value!r}. Expected a positive integer.")
+    return int(value)
+
+
+def fit_cached(config, progress=True):
+    """Train `config` unless a finished history for its key already exists.
+
+    A run killed part-way resumes from its last resume state (see
+    `checkpoint_every`); two processes asked for the same run train it once;
+    a broken history file is reported, moved aside and the run redone.
+
+    Args:
+        config: a `RunConfig`.
+        progress: print a line every ~5% of epochs with the ETA.
+
+    Returns:
+        A `Run`.
+    """
+    _check_session(config)
+    key = config.key()
+    path = history_path(config, key)
+    run_dir = paths.checkpoint_dir() / config.study / key
+    name = f"{config.study}/{key}"
+    cached = _finished_history(config, path)
+    if cached is None:
+        with checkpoints.run_lock(run_dir.with_suffix(".lock"), name, progress):
+            cached = _finished_history(config, path)  # another process may have just finished it
+            if cached is None:
+                files.write_json(path, _train(config, key, run_dir, progress))
+                cached = history.read_history(path)
+                (run_dir / "resume.npz").unlink(missing_ok=True)
+                return Run(config, cached, path, run_dir / "final.weights.h5")
+    if progress:
+        print(f"[{name}] cached: {path}")
+    return Run(config, cached, path, run_dir / "final.weights.h5")
+
+
+def fit_many(configs, jobs=1, progress=True, threads=None):
+    """Train several configs, `jobs` at a time in separate processes.
+
+    Runs already cached are not retrained; a config listed twice trains once.
+
+    Args:
+        configs: iterable of `RunConfig`.
+        jobs: number of concurrent worker processes; 1 trains in this process.
+        progress: print each finished run (and, with jobs=1, epoch progress).
+        threads: CPU threads of each worker. None (the default) gives each
+            worker all the cores, as a run in this process has: the thread
+            count decides the order of floating-point sums, so this keeps
+            histories bit-identical whatever `jobs` is, and measured as fast
+            as splitting the cores (bench/grid_jobs.py).
+
+    Returns:
+        list of `Run`, in the order of `configs`.
+    """
+    checks.positive_int("jobs", jobs)
+    configs = list(configs)
+    todo = {}
+    for config in configs:
+        if _finished_history(config, history_path(config)) is None:
+            todo.setdefault(config.key(), config)
+    if progress:
+        print(f"{len(configs)} runs: {len(configs) - len(todo)} cached, {len(todo)} to train (jobs={jobs})", flush=True)
+    if jobs == 1:
+        return [fit_cached(config, progress=progress and config.key() in todo) for config in configs]
+    threads = threads or os.cpu_count() or 1
+    context = multiprocessing.get_context("spawn")  # a fork of a TensorFlow process can hang
+    with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context, initializer=_start_worker,
+                                                initargs=(threads,)) as pool:
+        futures = [pool.submit(fit_cached, config, False) for config in todo.values()]
+        for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
+            run = future.result()
+            if progress:
+                accuracy = run.history["final"]["test_accuracy"]
+                print(f"[{done}/{len(futures)} trained] {run.history_path.stem} {run.config.model_kwargs} "
+                      f"test accuracy {accuracy:.4f} in {run.history['wall_time_s']:.0f} s", flush=True)
+    return [fit_cached(config, progress=False) for config in configs]
+
+
+def fit_groups(groups, jobs=1, progress=True):
+    """`fit_many` over labelled groups of configs (say, one group of seeds per cell).
+
+    Args:
+        groups: dict label -> list of `RunConfig`.
+
+    Returns:
+        dict label -> list of `Run`, in the same order.
+    """
+    flat = [config for configs in groups.values() for config in configs]
+    done = iter(fit_many(flat, jobs=jobs, progress=progress))
+    return {label: [next(done) for _ in configs] for label, configs in groups.items()}
+
+
+def _start_worker(threads):
+    # Runs before the worker's first operation, while thread pools can still be sized.
+    backend.set_threads(threads)
+    backend.make_deterministic()
+
+
+def _check_session(run_config):
+    if run_config.session is None:
+        raise ValueError("This RunConfig has no session: build it with a session from runs.setup(profile, data_dir), "
+                         "e.g. study_a.config(session, ...).")
+
+
+def _finished_history(config, path):
+    """The history at `path` if it is finished (complete or diverged) for `config`, else None.
+
+    A file that is not a valid history of `config` is moved aside with a
+    warning naming it, so the run is redone rather than trusted.
+    """
+    if not path.is_file():
+        return None
+    try:
+        found = history.read_history(path)
+        if found["config"] != config.as_dict():
+            raise ValueError(f"History file {path} belongs to another configuration: {found['config']}.")
+    except ValueError as error:
+        aside = path.with_name(f"{path.stem}.broken-{int(time.time())}{path.suffix}")
+        os.replace(path, aside)
+        print(f"warning: {error} Moved it to {aside}; the run will be redone.", file=sys.stderr)
+        return None
+    if found["status"] == "diverged" or (found["status"] == "complete" and len(found["epoch"]) == config.epochs):
+        return found
+    return None
+
+
+def _epoch_order(seed, epoch, size):
+    # The shuffle of each epoch depends on (seed, epoch) alone, so a resumed
+    # run sees the same batches as an uninterrupted one.
+    return np.random.default_rng([seed, epoch]).permutation(size)
+
+
+def _train(config, key, run_dir, progress):
+    data = load_data(config)
+    keras.utils.set_random_seed(config.seed)
+    model = _build_model(config)
+    model.compile(
+        optimizer=models.make_optimizer(config.optimizer, config.lr, config.momentum, config.clipnorm),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    record = checkpoints.load_state(run_dir / "resume.npz", model)
+    if record is None:
+        record = {"metrics": {}, "epoch": [], "epoch_time_s": [], "start": time.time(), "status": "complete"}
+    elif progress:
+        print(f"[{config.study}/{key}] resuming after epoch {len(record['epoch'])} of {config.epochs}", flush=True)
+    every, report = checkpoint_every(), _Progress(f"{config.study}/{key}", config.epochs, len(record["epoch"]))
+    train_epoch = _epoch_trainer(model, data, config.batch_size)
+    for epoch in range(len(record["epoch"]), config.epochs):
+        began = time.perf_counter()
+        metrics = train_epoch(_epoch_order(config.seed, epoch, len(data.y_train)))
+        record["epoch_time_s"].append(time.perf_counter() - began)
+        record["epoch"].append(epoch + 1)
+        for metric, value in metrics.items():
+            record["metrics"].setdefault(metric, []).append(value)
+        if progress:
+            report.epoch_end(epoch + 1, record["metrics"])
+        if not math.isfinite(record["metrics"]["loss"][-1]):
+            record.update(status="diverged", diverged_at_epoch=epoch + 1)
+            print(f"[{config.study}/{key}] diverged: the training loss is {record['metrics']['loss'][-1]} "
+                  f"after epoch {epoch + 1}; stopping this run.", file=sys.stderr, flush=True)
+            break
+        if (epoch + 1) % every == 0 and epoch + 1 < config.epochs:
+            checkpoints.save_state(run_dir / "resume.npz", model, record)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    model.save_weights(run_dir / "final.weights.h5")
+    started = datetime.datetime.fromtimestamp(record.pop("start"), datetime.timezone.utc)
+    ended = datetime.datetime.now(datetime.timezone.utc)
+    return {
+        **record,
+        "config": config.as_dict(),
+        "key": key,
+        "final": {name: values[-1] for name, values in record["metrics"].items()},
+        "wall_time_s": sum(record["epoch_time_s"]),
+        "provenance": provenance(started, ended, data.files, config.session.profile),
+    }
+
+
+def _epoch_trainer(model, data, batch_size):
+    # On a GPU under JAX, whole compiled epochs on data kept on the device
+    # (lib/device_epochs.py); elsewhere the batch loop (under JAX on a CPU the
+    # compiled epochs measured 5x slower, bench/README.md).
+    if keras.backend.backend() == "jax" and backend.has_gpu():
+        from lib.core.device_epochs import DeviceEpochs
+
+        return DeviceEpochs(model, data, batch_size)
+    return functools.partial(_train_epoch, model, data, batch_size=batch_size)
+
+
+def _train_epoch(model, data, order, batch_size):
+    """Train one epoch on the batches of `order`, then test: the metrics `fit` would log (test_ for val_).
+
+    A `train_on_batch` loop rather than a `fit` call per epoch: it skips
+    `fit`'s per-call set-up (a data adapter over the epoch's arrays), and
+    its epochs were faster than `fit`'s in median, not in their best case
+    (bench/q1_epoch.py). Epoch metrics are batch means weighted by batch
+    size, as `fit`'s running means are.
+    """
+    totals = {}
+    for start in range(0, len(order), batch_size):
+        batch = order[start:start + batch_size]
+        logs = model.train_on_batch(data.x_train[batch], data.y_train[batch], return_dict=True)
+        for name, value in logs.items():
+            totals[name] = totals.get(name, 0.0) + float(value) * len(batch)
+    tested = model.evaluate(data.x_test, data.y_test, batch_size=batch_size, verbose=0, return_dict=True)
+    return {name: total / len(order) for name, total in totals.items()} | {f"test_{k}": float(v) for k, v in tested.items()}
+
+
+def _build_model(config):
+    # The dtype policy is global in Keras: set it for this model's layers only.
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(config.precision)
+    try:
+        return model_factory(config.model)(**config.model_kwargs)
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+class _Progress:
+    """One line about every 5% of epochs: metrics, seconds per epoch, ETA."""
+
+    def __init__(self, name, epochs, done):
+        self.name, self.epochs, self.first = name, epochs, done
+        self.every = max(1, epochs // 20)
+        self.start = time.perf_counter()
+
+    def epoch_end(self, done, metrics):
+        if done % self.every and done not in (self.first + 1, self.epochs):
+            return
+        per_epoch = (time.perf_counter() - self.start) / (done - self.first)
+        eta = datetime.timedelta(seconds=round(per_epoch * (self.epochs - done)))
+        values = " ".join(f"{name} {values[-1]:.4f}" for name, values in sorted(metrics.items()))
+        print(f"[{self.name}] epoch {done}/{self.epochs} {values} | {per_epoch:.2f} s/epoch, ETA {eta}", flush=True)
+
+
+def provenance(started, ended, data_files=None, profile=None):
+    """Where and how a run ran: versions, backend, device, git state, times."""
+    name = keras.backend.backend()
+    return {
+        "profile": profile,
+        "keras": keras.__version__,
+        "backend": name,
+        "backend_version": getattr(sys.modules.get(name), "__version__", None),  # the module is named as the backend
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "device": backend.device_description(),
+        "threads": backend.threads(),
+        "git": machine.git_state(),
+        "data_files": data_files or {},
+        "start": started.isoformat(timespec="seconds"),
+        "end": ended.isoformat(timespec="seconds"),
+    }
+
+
+def run_key(config):
+    """16 hex digits naming a run: its config, training code, Keras version and backend, and data files."""
+    _check_session(config)
+    payload = {
+        "config": config.as_dict(),
+        "code": _code_fingerprint(config),
+        "keras": keras.__version__,
+        "backend": keras.backend.backend(),
+        "data_files": _data_fingerprint(config),
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _code_fingerprint(config):
+    # The functions whose change changes what a run computes.
+    code = (_train, _epoch_trainer, _train_epoch, _build_model, _epoch_order, models.make_optimizer,
+            *data.SOURCES[config.data].code)
+    sources = [inspect.getsource(function) for function in code] + model_code(model_factory(config.model))
+    if keras.backend.backend() == "jax":  # its GPU runs train with lib/core/device_epochs.py
+        from lib.core import device_epochs
+
+        sources.append(inspect.getsource(device_epochs))
+    return hashlib.sha256("".join(sources).encode()).hexdigest()
+
+
+def model_code(factory):
+    """Source of `factory` and of every function and class of lib/core/models.py it uses, directly or not."""
+    found, todo = {}, [factory]
+    while todo:
+        item = todo.pop()
+        if item.__name__ in found:
+            continue
+        found[item.__name__] = inspect.getsource(item)
+        for name in set(re.findall(r"[A-Za-z_]\w*", found[item.__name__])):
+            value = vars(models).get(name)
+            if (inspect.isfunction(value) or inspect.isclass(value)) and value.__module__ == models.__name__:
+                todo.append(value)
+    return [found[name] for name in sorted(found)]
+
+
+def _data_fingerprint(config):
+    found = data.SOURCES[config.data].files(config.session.data_dir, **config.data_kwargs)
+    return {name: _file_digest(str(path), path.stat().st_size, path.stat().st_mtime_ns) for name, path in found.items()}
+
+
+@functools.lru_cache(maxsize=64)
+def _file_digest(path, size, mtime_ns):
+    return files.sha256(path)
+
+
+def load_data(config):
+    """The arrays `config` trains on (loaded once per process)."""
+    _check_session(config)
+    return data.load(config.data, config.data_kwargs, config.session.data_dir)

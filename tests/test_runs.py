@@ -1,5 +1,7 @@
 import dataclasses
+import importlib.util
 import re
+import textwrap
 
 import keras
 import numpy as np
@@ -115,6 +117,77 @@ def test_key_covers_config_code_and_data(session, monkeypatch):
     batch = session.data_dir / "cifar-10-batches-py" / "test_batch"
     batch.write_bytes(batch.read_bytes())  # same bytes, new mtime: same key
     assert _config(session).key() == key
+
+
+def _module_from_source(path, source):
+    """A module imported from `source` written to `path` (`inspect.getsource` needs a file)."""
+    path.write_text(textwrap.dedent(source))
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_key_ignores_docstrings_and_comments_of_the_training_code(session, monkeypatch, tmp_path):
+    def key_with(name, source):
+        monkeypatch.setattr(runs, "_train_epoch", _module_from_source(tmp_path / f"{name}.py", source)._train_epoch)
+        return _config(session).key()
+
+    key = key_with("original", '''
+        def _train_epoch(model, data, order, batch_size):
+            """Train one epoch."""
+            return {"loss": 0.0 * batch_size}  # no training
+        ''')
+    assert key_with("reworded", '''
+        def _train_epoch(model, data, order, batch_size):
+            """Train one epoch,
+            reworded over two lines."""
+
+            # A new comment.
+            return {"loss": 0.0 * batch_size}  # still no training
+        ''') == key
+    assert key_with("undocumented", '''
+        def _train_epoch(model, data, order, batch_size):
+            return {"loss": 0.0 * batch_size}
+        ''') == key
+    assert key_with("constant", '''
+        def _train_epoch(model, data, order, batch_size):
+            """Train one epoch."""
+            return {"loss": 1.0 * batch_size}  # no training
+        ''') != key
+    assert key_with("operation", '''
+        def _train_epoch(model, data, order, batch_size):
+            """Train one epoch."""
+            return {"loss": 0.0 + batch_size}  # no training
+        ''') != key
+
+
+def test_model_key_ignores_docstrings_and_comments_of_the_factory(session, monkeypatch, tmp_path):
+    def key_with(name, source):
+        factory = _module_from_source(tmp_path / f"{name}.py", source).build_cifar_cnn
+        monkeypatch.setattr(models, "build_cifar_cnn", factory)
+        return _config(session).key()
+
+    key = key_with("factory", '''
+        def build_cifar_cnn(c1=50, c2=60, dropout=0.0, num_classes=10):
+            class Net:
+                pass
+            return Net
+        ''')
+    # A docstring naming functions of lib/core/models.py does not add their code to the key.
+    assert key_with("documented", '''
+        def build_cifar_cnn(c1=50, c2=60, dropout=0.0, num_classes=10):
+            """As build_char_cnn, without `_text_cnn_head`."""
+            class Net:  # a class with only a docstring
+                """A network."""
+            return Net
+        ''') == key
+    assert key_with("changed", '''
+        def build_cifar_cnn(c1=50, c2=60, dropout=0.0, num_classes=10):
+            class Net:
+                size = num_classes
+            return Net
+        ''') != key
 
 
 def test_incomplete_history_is_retrained(session):

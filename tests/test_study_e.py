@@ -158,8 +158,12 @@ def test_a_larger_search_continues_the_finished_one(session, capsys):
     assert tuner.best_run().history_path.stem in set(table["run"])
 
 
-def test_ray_search_of_two_trials_on_a_local_instance(session, monkeypatch, tmp_path):
-    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+@pytest.mark.parametrize("ray_address", [None, "local"], ids=["worker processes", "ray tasks"])
+def test_search_of_two_trials_in_a_pool(session, monkeypatch, tmp_path, ray_address):
+    if ray_address:
+        monkeypatch.setenv("RAY_ADDRESS", ray_address)
+    else:
+        monkeypatch.delenv("RAY_ADDRESS", raising=False)
     tuner = study_e.cnn_tuner(session, seed=5, trials=2)
     tuner.search(jobs=2)
     table = tuner.trial_table()
@@ -168,6 +172,7 @@ def test_ray_search_of_two_trials_on_a_local_instance(session, monkeypatch, tmp_
     assert histories == set(table["run"])  # the workers wrote into our cache
     assert all((session.data_dir.parent / "checkpoint_dir" / "e" / key / "final.weights.h5").is_file() for key in histories)
     monkeypatch.setenv("CHECKPOINT_DIR", str(tmp_path / "sampler"))
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
     planned = _sample(study_e.cnn_tuner(session, seed=5, trials=2), 2)
     assert [tuner.oracle.trials[i].hyperparameters.values for i in ("0", "1")] == planned  # same sequence as a local search
 

@@ -1,7 +1,8 @@
-"""Test-set scores of a classifier: confusion matrix, per-class and macro precision, recall, F1."""
+"""Test-set scores of a classifier (confusion matrix, per-class and macro precision, recall, F1), wrapping scikit-learn."""
 
 import numpy as np
 import pandas as pd
+from sklearn import metrics
 
 
 def confusion_matrix(y_true, y_pred, num_classes):
@@ -20,38 +21,38 @@ def confusion_matrix(y_true, y_pred, num_classes):
     for name, values in (("y_true", y_true), ("y_pred", y_pred)):
         if values.size and (values.min() < 0 or values.max() >= num_classes):
             raise ValueError(f"{name} has labels outside [0, {num_classes}): min {values.min()}, max {values.max()}.")
-    counts = np.zeros((num_classes, num_classes), dtype=np.int64)
-    np.add.at(counts, (y_true, y_pred), 1)
-    return counts
+    return metrics.confusion_matrix(y_true, y_pred, labels=np.arange(num_classes))
+
+
+def _weighted_pairs(counts):
+    """Each cell (true i, predicted j) of a confusion matrix once, weighted by its count, for `sklearn.metrics`."""
+    counts = np.asarray(counts)
+    true, predicted = np.indices(counts.shape)
+    return true.ravel(), predicted.ravel(), counts.ravel()
 
 
 def classification_scores(counts, class_names):
     """Per-class precision, recall, F1 and support from a confusion matrix, plus their macro mean.
 
-    A class never predicted (or never present) has precision (recall) 0,
-    as scikit-learn reports with zero_division=0.
+    A class never predicted (or never present) has precision (recall) 0 (scikit-learn's zero_division=0).
 
     Returns:
         pandas DataFrame indexed by class name and "macro average".
     """
-    counts = np.asarray(counts, dtype=float)
-    hits = np.diag(counts)
-    predicted, present = counts.sum(axis=0), counts.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        precision = np.where(predicted > 0, hits / predicted, 0.0)
-        recall = np.where(present > 0, hits / present, 0.0)
-        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
-    frame = pd.DataFrame({"precision": precision, "recall": recall, "f1": f1, "support": present.astype(int)},
+    true, predicted, weights = _weighted_pairs(counts)
+    precision, recall, f1, support = metrics.precision_recall_fscore_support(
+        true, predicted, labels=np.unique(true), sample_weight=weights, zero_division=0)
+    frame = pd.DataFrame({"precision": precision, "recall": recall, "f1": f1, "support": support},
                          index=pd.Index(list(class_names), name="class"))
-    frame.loc["macro average"] = [precision.mean(), recall.mean(), f1.mean(), int(present.sum())]
+    frame.loc["macro average"] = [precision.mean(), recall.mean(), f1.mean(), support.sum()]
     frame["support"] = frame["support"].astype(int)
     return frame
 
 
 def accuracy(counts):
     """Fraction of examples on the confusion matrix's diagonal."""
-    counts = np.asarray(counts)
-    return float(np.trace(counts) / counts.sum())
+    true, predicted, weights = _weighted_pairs(counts)
+    return float(metrics.accuracy_score(true, predicted, sample_weight=weights))
 
 
 def confusion_frame(counts, labels):

@@ -6,6 +6,7 @@ the code that trains it and of the data files, names
 complete history exists for that key.
 """
 
+import ast
 import concurrent.futures
 import dataclasses
 import datetime
@@ -14,17 +15,17 @@ import hashlib
 import inspect
 import json
 import math
-import multiprocessing
 import os
 import platform
-import re
 import sys
+import textwrap
 import time
 
 import numpy as np
+import tqdm
 
-from lib import checks, files, machine, paths
-from lib.core import backend, checkpoints, data, history, models
+from lib import files, machine, paths
+from lib.core import backend, checkpoints, data, history, models, pool
 from lib.core.config import RunConfig, Session, model_factory
 from lib.core.backend import keras
 
@@ -115,24 +116,19 @@ def fit_cached(config, progress=True):
 
 
 def fit_many(configs, jobs=1, progress=True, threads=None):
-    """Train several configs, `jobs` at a time in separate processes.
+    """Train several configs, `jobs` at a time (`pool.Pool`: worker processes, or Ray tasks when `$RAY_ADDRESS` is set).
 
     Runs already cached are not retrained; a config listed twice trains once.
 
     Args:
         configs: iterable of `RunConfig`.
-        jobs: number of concurrent worker processes; 1 trains in this process.
-        progress: print each finished run (and, with jobs=1, epoch progress).
-        threads: CPU threads of each worker. None (the default) gives each
-            worker all the cores, as a run in this process has: the thread
-            count decides the order of floating-point sums, so this keeps
-            histories bit-identical whatever `jobs` is, and measured as fast
-            as splitting the cores (bench/grid_jobs.py).
+        jobs: runs trained at once; 1 (without `$RAY_ADDRESS`) trains in this process.
+        progress: print each finished run (and, in this process, epoch progress).
+        threads: CPU threads of each worker process (see `pool.Pool`).
 
     Returns:
         list of `Run`, in the order of `configs`.
     """
-    checks.positive_int("jobs", jobs)
     configs = list(configs)
     todo = {}
     for config in configs:
@@ -140,13 +136,10 @@ def fit_many(configs, jobs=1, progress=True, threads=None):
             todo.setdefault(config.key(), config)
     if progress:
         print(f"{len(configs)} runs: {len(configs) - len(todo)} cached, {len(todo)} to train (jobs={jobs})", flush=True)
-    if jobs == 1:
+    if not pool.uses_workers(jobs):
         return [fit_cached(config, progress=progress and config.key() in todo) for config in configs]
-    threads = threads or os.cpu_count() or 1
-    context = multiprocessing.get_context("spawn")  # a fork of a TensorFlow process can hang
-    with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context, initializer=_start_worker,
-                                                initargs=(threads,)) as pool:
-        futures = [pool.submit(fit_cached, config, False) for config in todo.values()]
+    with pool.Pool(jobs, threads) as workers:
+        futures = [workers.submit(config) for config in todo.values()]
         for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
             run = future.result()
             if progress:
@@ -168,12 +161,6 @@ def fit_groups(groups, jobs=1, progress=True):
     flat = [config for configs in groups.values() for config in configs]
     done = iter(fit_many(flat, jobs=jobs, progress=progress))
     return {label: [next(done) for _ in configs] for label, configs in groups.items()}
-
-
-def _start_worker(threads):
-    # Runs before the worker's first operation, while thread pools can still be sized.
-    backend.set_threads(threads)
-    backend.make_deterministic()
 
 
 def _check_session(run_config):
@@ -224,7 +211,7 @@ def _train(config, key, run_dir, progress):
         record = {"metrics": {}, "epoch": [], "epoch_time_s": [], "start": time.time(), "status": "complete"}
     elif progress:
         print(f"[{config.study}/{key}] resuming after epoch {len(record['epoch'])} of {config.epochs}", flush=True)
-    every, report = checkpoint_every(), _Progress(f"{config.study}/{key}", config.epochs, len(record["epoch"]))
+    every, bar = checkpoint_every(), _progress_bar(f"{config.study}/{key}", config.epochs, len(record["epoch"]), progress)
     train_epoch = _epoch_trainer(model, data, config.batch_size)
     for epoch in range(len(record["epoch"]), config.epochs):
         began = time.perf_counter()
@@ -233,8 +220,8 @@ def _train(config, key, run_dir, progress):
         record["epoch"].append(epoch + 1)
         for metric, value in metrics.items():
             record["metrics"].setdefault(metric, []).append(value)
-        if progress:
-            report.epoch_end(epoch + 1, record["metrics"])
+        bar.set_postfix_str(" ".join(f"{name} {values[-1]:.4f}" for name, values in sorted(record["metrics"].items())), refresh=False)
+        bar.update()
         if not math.isfinite(record["metrics"]["loss"][-1]):
             record.update(status="diverged", diverged_at_epoch=epoch + 1)
             print(f"[{config.study}/{key}] diverged: the training loss is {record['metrics']['loss'][-1]} "
@@ -242,6 +229,7 @@ def _train(config, key, run_dir, progress):
             break
         if (epoch + 1) % every == 0 and epoch + 1 < config.epochs:
             checkpoints.save_state(run_dir / "resume.npz", model, record)
+    bar.close()
     run_dir.mkdir(parents=True, exist_ok=True)
     model.save_weights(run_dir / "final.weights.h5")
     started = datetime.datetime.fromtimestamp(record.pop("start"), datetime.timezone.utc)
@@ -296,21 +284,12 @@ def _build_model(config):
         keras.config.set_dtype_policy(previous)
 
 
-class _Progress:
-    """One line about every 5% of epochs: metrics, seconds per epoch, ETA."""
-
-    def __init__(self, name, epochs, done):
-        self.name, self.epochs, self.first = name, epochs, done
-        self.every = max(1, epochs // 20)
-        self.start = time.perf_counter()
-
-    def epoch_end(self, done, metrics):
-        if done % self.every and done not in (self.first + 1, self.epochs):
-            return
-        per_epoch = (time.perf_counter() - self.start) / (done - self.first)
-        eta = datetime.timedelta(seconds=round(per_epoch * (self.epochs - done)))
-        values = " ".join(f"{name} {values[-1]:.4f}" for name, values in sorted(metrics.items()))
-        print(f"[{self.name}] epoch {done}/{self.epochs} {values} | {per_epoch:.2f} s/epoch, ETA {eta}", flush=True)
+def _progress_bar(name, epochs, done, shown):
+    # Metrics, the time per epoch (a moving average, so the first, compiling
+    # epoch fades out) and the ETA, on one line that updates in place.
+    return tqdm.tqdm(total=epochs, initial=done, disable=not shown, file=sys.stdout, mininterval=1.0, ascii=True,
+                     desc=name, unit="epoch", bar_format="[{desc}] epoch {n_fmt}/{total_fmt} |{bar:20}| {rate_inv_fmt}, "
+                                                         "ETA {remaining}{postfix}")
 
 
 def provenance(started, ended, data_files=None, profile=None):
@@ -355,18 +334,30 @@ def _code_fingerprint(config):
         from lib.core import device_epochs
 
         sources.append(inspect.getsource(device_epochs))
-    return hashlib.sha256("".join(sources).encode()).hexdigest()
+    # Syntax trees, not text: a comment or docstring edit keeps every run's key.
+    trees = [ast.dump(_syntax_tree(source)) for source in sources]
+    return hashlib.sha256("\n".join(trees).encode()).hexdigest()
+
+
+def _syntax_tree(source):
+    """The syntax tree of a function's, class's or module's source, without its docstrings (comments are not in it)."""
+    tree = ast.parse(textwrap.dedent(source))
+    documented = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Module)
+    for node in ast.walk(tree):
+        if isinstance(node, documented) and ast.get_docstring(node, clean=False) is not None:
+            node.body = node.body[1:] or [ast.Pass()]
+    return tree
 
 
 def model_code(factory):
-    """Source of `factory` and of every function and class of lib/core/models.py it uses, directly or not."""
+    """Source of `factory` and of every function and class of lib/core/models.py its code uses, directly or not."""
     found, todo = {}, [factory]
     while todo:
         item = todo.pop()
         if item.__name__ in found:
             continue
         found[item.__name__] = inspect.getsource(item)
-        for name in set(re.findall(r"[A-Za-z_]\w*", found[item.__name__])):
+        for name in {node.id for node in ast.walk(_syntax_tree(found[item.__name__])) if isinstance(node, ast.Name)}:
             value = vars(models).get(name)
             if (inspect.isfunction(value) or inspect.isclass(value)) and value.__module__ == models.__name__:
                 todo.append(value)

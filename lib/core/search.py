@@ -8,28 +8,23 @@ the finished ones. KerasTuner's oracle state lives under
 `checkpoints/<study>/tuner/<project>/` (overwrite=False), so an interrupted
 search continues where it stopped.
 
-Trials run one after another in this process, or, with `jobs > 1` or
-`$RAY_ADDRESS` set, as Ray tasks: on the cluster at `$RAY_ADDRESS`, else on
-a Ray instance started here for the search. Ray workers call the same
-trial function (`runs.fit_cached`) and send back the history and weights.
+Trials run one after another in this process, or `jobs` at a time in a
+`pool.Pool`: worker processes here, or Ray tasks when `$RAY_ADDRESS` is set
+(a cluster, or "local" for a Ray instance started here). Workers call the
+same trial function (`runs.fit_cached`).
 """
 
-import dataclasses
+import concurrent.futures
 import hashlib
 import json
-import os
-import sys
 
 import keras_tuner
 import pandas as pd
 
 from keras_tuner.engine.trial import TrialStatus
 
-from lib import checks, files, paths
-from lib.core import runs
-
-# Left out when a remote Ray cluster receives the repository as its working directory.
-_RAY_EXCLUDES = [".git", ".venv", "data", "checkpoints", "histories", "figures", "reports"]
+from lib import checks, paths
+from lib.core import pool, runs
 
 
 def hyperparameters(space):
@@ -86,49 +81,37 @@ class CachedRandomSearch(keras_tuner.RandomSearch):
         return {self.objective_name: value}
 
     def search(self, jobs=1):
-        """Run the remaining trials: here, or as Ray tasks when `jobs > 1` or `$RAY_ADDRESS` is set.
+        """Run the remaining trials: here, or `jobs` at a time in a `pool.Pool` (worker processes, or Ray with `$RAY_ADDRESS`).
 
         Args:
-            jobs: trials trained at once (Ray tasks in flight).
+            jobs: trials trained at once.
         """
-        checks.positive_int("jobs", jobs)
-        if jobs == 1 and not os.environ.get("RAY_ADDRESS"):
+        if not pool.uses_workers(jobs):
             super().search(verbose=0)
-        else:
-            self._search_on_ray(jobs)
-
-    def _search_on_ray(self, jobs):
-        import ray
-
-        started = _start_ray(jobs)
+            return
         self.oracle.verbose = 0
-        fit = ray.remote(_fit_on_worker)
         in_flight, free_slots, stopped = {}, list(range(jobs)), False
-        try:
+        with pool.Pool(jobs) as workers:
             while True:
                 while free_slots and not stopped:
                     slot = free_slots.pop()
                     # One KerasTuner tuner id per slot: the oracle's protocol for parallel workers.
-                    trial = self.oracle.create_trial(f"ray{slot}")
+                    trial = self.oracle.create_trial(f"worker{slot}")
                     if trial.status != TrialStatus.RUNNING:
                         stopped = True
                         free_slots.append(slot)
                         break
-                    config = self.make_config(trial.hyperparameters.values)
-                    in_flight[fit.remote(config, _worker_environment())] = (slot, trial, config)
+                    in_flight[workers.submit(self.make_config(trial.hyperparameters.values))] = (slot, trial)
                 if not in_flight:
                     break
-                [done], _ = ray.wait(list(in_flight), num_returns=1)
-                slot, trial, config = in_flight.pop(done)
-                free_slots.append(slot)
-                _store(config, *ray.get(done))
-                self.oracle.update_trial(trial.trial_id, self._report(trial, runs.fit_cached(config, progress=False)))
-                trial.status = TrialStatus.COMPLETED
-                self.oracle.end_trial(trial)
-                self.save()
-        finally:
-            if started:
-                ray.shutdown()
+                done, _ = concurrent.futures.wait(in_flight, return_when=concurrent.futures.FIRST_COMPLETED)
+                for future in done:
+                    slot, trial = in_flight.pop(future)
+                    free_slots.append(slot)
+                    self.oracle.update_trial(trial.trial_id, self._report(trial, future.result()))
+                    trial.status = TrialStatus.COMPLETED
+                    self.oracle.end_trial(trial)
+                    self.save()
 
     def trial_runs(self):
         """{trial id: `Run`} of the finished trials, in trial order (cached runs; a missing one is trained)."""
@@ -181,56 +164,3 @@ def project_name(label, space, seed, example):
     """
     payload = json.dumps({"space": space, "seed": seed, "key": example.key()}, sort_keys=True, default=str)
     return f"{label}_{hashlib.sha256(payload.encode()).hexdigest()[:12]}"
-
-
-def _start_ray(jobs):
-    """Connect to `$RAY_ADDRESS`, or start a local instance with `jobs` CPUs; True if this call started Ray."""
-    import ray
-
-    if ray.is_initialized():
-        return False
-    if os.environ.get("RAY_ADDRESS"):
-        # Ship this repository to the cluster's workers; they read their own data directory.
-        ray.init(runtime_env={"working_dir": str(paths.ROOT), "excludes": _RAY_EXCLUDES}, log_to_driver=False)
-        return True
-    options = {"num_cpus": jobs, "include_dashboard": False, "log_to_driver": False,
-               "runtime_env": {"env_vars": {"PYTHONPATH": str(paths.ROOT)}}}
-    try:
-        ray.init(**options)
-    except Exception as error:  # Ray gives a new node a fixed 30 s to start, which a busy machine can miss
-        if "timed out during startup" not in str(error):
-            raise
-        print(f"warning: the local Ray instance did not start in time ({error}); trying once more.", file=sys.stderr)
-        ray.shutdown()
-        ray.init(**options)
-    return True
-
-
-def _worker_environment():
-    """None on a remote cluster (its workers read their own data directory); else our output folders, to share."""
-    if os.environ.get("RAY_ADDRESS"):
-        return None
-    return {"HISTORY_DIR": str(paths.history_dir()), "CHECKPOINT_DIR": str(paths.checkpoint_dir())}
-
-
-def _fit_on_worker(config, environment):
-    """A Ray task: the same `runs.fit_cached` as a local trial; returns (history, weights bytes)."""
-    if environment is None:
-        config = dataclasses.replace(config, session=runs.setup(config.session.profile))
-    else:
-        os.environ.update(environment)
-        runs.setup(config.session.profile, config.session.data_dir)
-    run = runs.fit_cached(config, progress=False)
-    return run.history, run.weights_path.read_bytes()
-
-
-def _store(config, found, weights):
-    """Keep a worker's run in this machine's cache (already there when the worker shares our disk)."""
-    path = runs.history_path(config)
-    if path.is_file():
-        return
-    weights_path = paths.checkpoint_dir() / config.study / path.stem / "final.weights.h5"
-    weights_path.parent.mkdir(parents=True, exist_ok=True)
-    with files.atomic_file(weights_path, "wb") as file:
-        file.write(weights)
-    files.write_json(path, found)

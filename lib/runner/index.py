@@ -11,17 +11,19 @@ tolerance of lib/studies/tolerances.csv; and the provenance of every report.
 
 It reads only files: the runner's records (`reports/<name>.run.json`), the
 results that notebooks save (`histories/results/<profile>/<question>.json`,
-lib/studies/results.py) and the histories they name.
+lib/studies/results.py) and the histories they name. Python gathers the rows;
+templates/index.html.j2 lays them out, escaping every value.
 """
 
 import argparse
 import csv
 import datetime
 import fnmatch
-import html
 import json
 import os
 from pathlib import Path
+
+import jinja2
 
 from lib import files, machine, paths, studies
 from lib.core import history
@@ -116,11 +118,15 @@ def _difference(value):
     return "–" if value is None else ("+" if value >= 0 else "−") + _number(abs(value))
 
 
+_TEMPLATES = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")), autoescape=True,
+                                trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+_TEMPLATES.filters.update(number=_number, difference=_difference)
+
+
 def _link(target, text, reports_dir):
+    """(href relative to `reports_dir`, text); href None when `target` is not a file."""
     target = Path(target)
-    if not target.is_file():
-        return html.escape(text)
-    return f'<a href="{html.escape(os.path.relpath(target, reports_dir))}">{html.escape(text)}</a>'
+    return (os.path.relpath(target, reports_dir) if target.is_file() else None), text
 
 
 def _figure_name(path):
@@ -149,116 +155,75 @@ def _rows(notebook_dir, records, results):
 
 
 def _headline(question, result):
-    if result is None or result["status"] != "ran":
-        return ""
-    items, unmeasured = [], 0
-    for _, row in published.table(question).iterrows():
-        ours = result["ours"].get(row["metric"])
-        if ours is None:
-            unmeasured += 1
-            continue
-        items.append(f'<li><span class="metric">{html.escape(row["metric"])}</span> {_number(ours)} '
-                     f'<span class="published">(published {_number(row["value"])}, difference {_difference(ours - row["value"])})</span></li>')
-    if unmeasured:
-        items.append(f'<li class="published">{unmeasured} published value{"s" * (unmeasured != 1)} not measured by this run</li>')
-    return f'<ul class="numbers">{"".join(items)}</ul>'
+    """([(metric, ours, published, difference)], how many published values the run did not measure)."""
+    table = published.table(question)
+    compared = [(row["metric"], result["ours"].get(row["metric"]), row["value"]) for _, row in table.iterrows()]
+    measured = [(metric, ours, value, ours - value) for metric, ours, value in compared if ours is not None]
+    return measured, len(compared) - len(measured)
 
 
-def _status(record, result, report_link):
+def _status(record, result):
+    """(css class, detail): failed (the error), skipped (the reason), ran or missing (not run)."""
     if record is not None and record["status"] == "failed":
-        return f'<span class="failed">failed</span>: {html.escape(record["error"] or "")} ({report_link} shows the failing cell)'
+        return "failed", record["error"] or ""
     if result is not None and result["status"] == "skipped":
-        return f'<span class="skipped">skipped</span>: {html.escape(result.get("reason", ""))}'
-    if record is not None or result is not None:
-        return '<span class="ran">ran</span>'
-    return '<span class="missing">not run</span>'
+        return "skipped", result.get("reason", "")
+    return ("ran" if record is not None or result is not None else "missing"), None
 
 
-def _study_table(rows, records, results, reports_dir):
-    lines = []
-    for name, questions in rows:
+def _study_rows(notebook_dir, records, results, reports_dir):
+    found = []
+    for name, questions in _rows(notebook_dir, records, results):
         record = records.get(name) if name else None
-        report = reports_dir / f"{name}.html" if name else None
-        report_link = _link(report, "report", reports_dir) if name else "no notebook"
         profile = record["provenance"]["profile"] if record else None
         chosen = {q: results.get(q, {}).get(profile) if profile else latest(results.get(q, {})) for q in questions}
         if record is not None and record["status"] == "failed":
             chosen = {}
-        profile = profile or next((r["profile"] for r in chosen.values() if r), "–")
-        first = next((r for r in chosen.values() if r), None)
         wall = [f"notebook {record['seconds']:.1f} s"] if record else []
         for q, result in chosen.items():
             seconds, count = training_time(result)
             if count:
                 wall.append(f"{q} training {seconds:.0f} s ({count} run{'s' * (count != 1)})")
         figures = record["figures"] if record else [str(p) for q in questions for p in sorted((paths.figure_dir() / q).rglob("*.png"))]
-        figure_links = " · ".join(_link(path, _figure_name(path), reports_dir) for path in figures if Path(path).is_file())
-        lines.append(
-            f'<tr id="row-{html.escape(name or questions[0])}"><td>{_link(report, name, reports_dir) if name else "–"}</td>'
-            f"<td>{html.escape(', '.join(questions) or '–')}</td><td>{_status(record, first, report_link)}</td>"
-            f"<td>{html.escape(profile)}</td><td class=\"wall\">{'<br>'.join(map(html.escape, wall)) or '–'}</td>"
-            f"<td>{''.join(_headline(q, r) for q, r in chosen.items())}</td><td class=\"figures\">{figure_links or '–'}</td></tr>"
-        )
-    return ("<table><thead><tr><th>notebook</th><th>question</th><th>status</th><th>profile</th><th>wall time</th>"
-            "<th>headline numbers (ours, published, difference)</th><th>figures</th></tr></thead><tbody>"
-            + "".join(lines) + "</tbody></table>")
+        found.append({
+            "id": name or questions[0],
+            "notebook": _link(reports_dir / f"{name}.html", name, reports_dir) if name else None,
+            "report": _link(reports_dir / f"{name}.html", "report", reports_dir) if name else None,
+            "questions": ", ".join(questions),
+            "status": _status(record, next((r for r in chosen.values() if r), None)),
+            "profile": profile or next((r["profile"] for r in chosen.values() if r), "–"),
+            "wall": wall,
+            "headlines": [_headline(q, r) for q, r in chosen.items() if r is not None and r["status"] == "ran"],
+            "figures": [_link(path, _figure_name(path), reports_dir) for path in figures if Path(path).is_file()],
+        })
+    return found
 
 
-def _reproduction_table(results):
-    lines = []
+def _reproduction_rows(results):
+    found = []
     for _, row in published.table().iterrows():
         result = latest(results.get(row["question"], {}), prefer_full=True)
         label, css, stated = verdict(row["question"], row["metric"], row["value"], result)
         ours = None if result is None else result["ours"].get(row["metric"])
-        difference = None if ours is None else ours - row["value"]
-        source = "–" if result is None else f"{result['profile']}, {result['recorded']}"
-        lines.append(
-            f'<tr class="{css}"><td>{html.escape(row["question"])}</td><td>{html.escape(row["metric"])}</td>'
-            f"<td>{_number(row['value'])}</td><td>{_number(ours)}</td><td>{_difference(difference)}</td>"
-            f"<td>{html.escape(stated)}</td><td>{html.escape(label)}</td><td>{html.escape(source)}</td>"
-            f"<td>{html.escape(str(row['note']))}</td></tr>"
-        )
-    return ('<table id="reproduction"><thead><tr><th>question</th><th>metric</th><th>published</th><th>ours</th>'
-            "<th>difference</th><th>tolerance</th><th>check</th><th>our result (profile, recorded)</th><th>published note</th>"
-            "</tr></thead><tbody>" + "".join(lines) + "</tbody></table>")
+        found.append({
+            "css": css, "question": row["question"], "metric": row["metric"], "published": row["value"], "ours": ours,
+            "difference": None if ours is None else ours - row["value"], "tolerance": stated, "check": label,
+            "source": "–" if result is None else f"{result['profile']}, {result['recorded']}", "note": row["note"],
+        })
+    return found
 
 
-def _tolerance_rules():
-    with open(TOLERANCES, newline="") as file:
-        items = [f"<li><code>{html.escape(row['question'])}</code> / <code>{html.escape(row['metric'])}</code>: "
-                 f"{html.escape(row['reason'])}</li>" for row in csv.DictReader(file)]
-    return f"<ul>{''.join(items)}</ul>"
-
-
-def _provenance_table(records):
-    lines = []
+def _provenance_rows(records):
+    found = []
     for name, record in sorted(records.items()):
-        found = record["provenance"]
-        training = found["training"]
-        lines.append(
-            f"<tr><td>{html.escape(name)}</td><td>{html.escape(record['status'])}</td><td>{html.escape(str(found['profile']))}</td>"
-            f"<td>{html.escape(found['start'])} to {html.escape(found['end'])} ({found['seconds']:.1f} s)</td>"
-            f"<td>{html.escape(reports.commit_text(found['git']))}</td><td>{html.escape(reports.backend_text(found))}</td>"
-            f"<td>{html.escape(', '.join(map(str, training.get('seeds', []))) or '–')}</td><td>{training['runs']}</td></tr>"
-        )
-    return ('<table id="provenance"><thead><tr><th>notebook</th><th>status</th><th>profile</th><th>executed</th>'
-            "<th>git commit</th><th>Keras, backend, device</th><th>seeds</th><th>training runs</th></tr></thead><tbody>"
-            + "".join(lines) + "</tbody></table>")
-
-
-_STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
-table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
-th, td { border: 1px solid #ccc; padding: 0.3em 0.5em; vertical-align: top; text-align: left; }
-th { background: #f3f3f3; }
-ul.numbers { margin: 0; padding-left: 1.1em; }
-.published { color: #666; }
-.failed, tr.outside td { color: #a40000; font-weight: bold; }
-.within td:nth-child(7), .ran { color: #1a7f37; }
-.skipped, tr.skipped td, tr.neutral td, tr.missing td { color: #666; }
-td.figures { max-width: 28em; }
-td.wall { white-space: nowrap; }
-"""
+        provenance = record["provenance"]
+        found.append({
+            "notebook": name, "status": record["status"], "profile": provenance["profile"], "start": provenance["start"],
+            "end": provenance["end"], "seconds": provenance["seconds"], "commit": reports.commit_text(provenance["git"]),
+            "backend": reports.backend_text(provenance), "runs": provenance["training"]["runs"],
+            "seeds": ", ".join(map(str, provenance["training"].get("seeds", []))),
+        })
+    return found
 
 
 def build(reports_dir=None, notebook_dir=None):
@@ -275,27 +240,17 @@ def build(reports_dir=None, notebook_dir=None):
     notebook_dir = Path(notebook_dir or paths.ROOT / "notebooks")
     reports_dir.mkdir(parents=True, exist_ok=True)
     records, results = load_records(reports_dir), load_results()
-    built = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-    versions = ", ".join(f"{name} {version}" for name, version in reports.versions().items())
-    page = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>Study reports</title><style>{_STYLE}</style></head>
-<body>
-<h1>Study reports</h1>
-<p>Built {built} at commit {html.escape(reports.commit_text(machine.git_state()))} with {html.escape(versions)}.
-Each notebook's report has its own provenance at the top; the table at the end repeats it.</p>
-<h2>Studies</h2>
-{_study_table(_rows(notebook_dir, records, results), records, results, reports_dir)}
-<h2>Reproduction check</h2>
-<p>Every published value beside our latest result for its question (the full-profile result when there is one).
-Only full-profile results are compared: smoke and quick runs train on fewer epochs or images than the
-published studies, so their differences say nothing about reproduction. Tolerances (lib/studies/tolerances.csv,
-first matching row):</p>
-{_tolerance_rules()}
-{_reproduction_table(results)}
-<h2>Provenance</h2>
-{_provenance_table(records)}
-</body></html>
-"""
+    with open(TOLERANCES, newline="") as file:
+        rules = list(csv.DictReader(file))
+    page = _TEMPLATES.get_template("index.html.j2").render(
+        built=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        commit=reports.commit_text(machine.git_state()),
+        versions=", ".join(f"{name} {version}" for name, version in reports.versions().items()),
+        studies=_study_rows(notebook_dir, records, results, reports_dir),
+        tolerance_rules=rules,
+        reproduction=_reproduction_rows(results),
+        provenance=_provenance_rows(records),
+    )
     path = reports_dir / "index.html"
     with files.atomic_file(path) as file:
         file.write(page)

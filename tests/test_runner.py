@@ -4,6 +4,8 @@ import json
 import logging
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -210,3 +212,13 @@ def test_an_interrupted_run_leaves_no_stamp(tmp_path, monkeypatch):
         execute.run_notebook(FIXTURES / "fails.ipynb", {"profile": "smoke"}, reports_dir)
     assert not record.exists()
     assert execute.stale_reason(FIXTURES / "fails.ipynb", "any", reports_dir) == "not run before"
+
+
+def test_the_notebook_machinery_starts_without_keras():
+    # The runner and `make report` read lib.studies but never import Keras (nor
+    # scikit-learn, which Keras and lib.core.evaluate pull in): they start in a
+    # fraction of a second when every report is up to date.
+    heavy = ("keras", "tensorflow", "jax", "torch", "sklearn")
+    code = f"import sys, lib.runner.execute, lib.runner.index; print(sorted(set(sys.modules) & {set(heavy)!r}))"
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert found.stdout.strip() == "[]"

@@ -8,7 +8,6 @@ import itertools
 
 import numpy as np
 
-from lib.core import evaluate
 from lib.core.config import RunConfig, profile_settings
 
 # Scale per profile ("d_rnn"): the published 5 epochs on all digits from
@@ -153,6 +152,8 @@ def confusion_matrix(labels, predictions, num_classes=10):
     Returns:
         pandas DataFrame, rows "true" and columns "predicted", 0 ... num_classes - 1.
     """
+    from lib.core import evaluate  # scikit-learn: kept out of the runner's start, which reads this module
+
     return evaluate.confusion_frame(evaluate.confusion_matrix(labels, predictions, num_classes), range(num_classes))
 
 

@@ -67,7 +67,7 @@ def config(session, c1=50, c2=60, optimizer="sgd", momentum=0.0, dropout=0.0, se
     Args:
         session: what `runs.setup` returned (profile and data directory).
         c1, c2: channels of the two convolutions.
-        optimizer, momentum: see `lib.models.make_optimizer`.
+        optimizer, momentum: see `lib.core.models.make_optimizer`.
         dropout: dropout after flatten and after F3 (0 adds none).
         seed: random seed.
         epochs: overrides the profile's epochs.

@@ -92,8 +92,8 @@ def rnn_config(session, cell="simple_rnn", units=64, num_layers=1, optimizer="ad
 
     Args:
         session: what `runs.setup` returned (profile and data directory).
-        cell, units, num_layers: see `lib.models.build_sequence_rnn`.
-        optimizer, lr: see `lib.models.make_optimizer`.
+        cell, units, num_layers: see `lib.core.models.build_sequence_rnn`.
+        optimizer, lr: see `lib.core.models.make_optimizer`.
         seed: random seed.
         epochs: overrides the profile's epochs.
         scale: the profile key, "c_rnn" (C3) or "c_rnn_grid" (C4).

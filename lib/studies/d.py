@@ -55,8 +55,8 @@ def config(session, cell="simple_rnn", units=SIMPLE_RNN_UNITS, optimizer="adam",
 
     Args:
         session: what `runs.setup` returned (profile and data directory).
-        cell, units: see `lib.models.build_sequence_rnn` (one layer).
-        optimizer, lr: see `lib.models.make_optimizer`.
+        cell, units: see `lib.core.models.build_sequence_rnn` (one layer).
+        optimizer, lr: see `lib.core.models.make_optimizer`.
         batch_size: mini-batch size.
         seed: random seed.
         epochs: overrides the profile's epochs.

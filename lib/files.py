@@ -4,7 +4,7 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
+import secrets
 from pathlib import Path
 
 
@@ -20,11 +20,14 @@ def atomic_file(path, mode="w"):
 
     It is written beside `path` under a temporary name, flushed to disk and
     renamed over `path`, so a crash or a full disk during the write leaves any
-    previous file intact and no partial file behind.
+    previous file intact and no partial file behind. The file gets the mode
+    that `open` would give it (0666 less the umask).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    # Not mkstemp: its files are 0600, which a web server or another user cannot read.
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(descriptor, mode) as file:
             yield file

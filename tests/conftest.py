@@ -5,7 +5,7 @@ import pytest
 
 from lib import paths
 from lib.core import runs
-from lib.core.config import Session
+from lib.core.config import RunConfig, Session
 
 
 def write_batch(path, data, labels, protocol=4, bytes_keys=False):
@@ -49,3 +49,10 @@ def session(outputs, tiny_cifar):
 def session_for(profile, data_dir="data"):
     """A session of `profile` without setting anything up: for tests that only build configs."""
     return Session(profile, paths.data_dir(data_dir))
+
+
+def tiny_config(session, **overrides):
+    """A two-epoch Study A run on 30 training and 20 test images of the tiny data, in batches of 8."""
+    settings = dict(session=session, study="a", model="cifar_cnn", data="cifar10", epochs=2, model_kwargs={"c1": 4, "c2": 6},
+                    data_kwargs={"train_per_class": 3, "test_per_class": 2}, batch_size=8)
+    return RunConfig(**{**settings, **overrides})

@@ -42,7 +42,8 @@ def _history(path, accuracies, wall_time_s, seed=0):
     n = len(accuracies)
     files.write_json(path, {
         "config": {"seed": seed}, "status": "complete", "epoch": list(range(1, n + 1)), "epoch_time_s": [1.0] * n,
-        "metrics": {"test_accuracy": accuracies}, "final": {"test_accuracy": accuracies[-1]}, "wall_time_s": wall_time_s,
+        "metrics": {"test_accuracy": accuracies, "accuracy": accuracies, "test_loss": [1.0] * n, "loss": [1.0] * n},
+        "final": {"test_accuracy": accuracies[-1], "accuracy": accuracies[-1], "test_loss": 1.0, "loss": 1.0}, "wall_time_s": wall_time_s,
         "provenance": {"device": "CPU: test", "backend": "tensorflow", "git": {"commit": "abc", "dirty": False},
                        "start": "2026-01-01T00:00:00+00:00", "end": "2026-01-01T00:01:00+00:00"},
     })
@@ -117,7 +118,7 @@ def test_index_numbers_match_the_histories_and_results(site):
 
 def test_training_time_sums_the_histories(site):
     full = json.loads((Path(site[1]).parent / "history_dir" / "results" / "full" / "a_q1.json").read_text())
-    assert report_index.training_time(full) == (150.5, 2)
+    assert report_index.training_time(full) == (150.5, 2, [])  # no damaged history
 
 
 def test_reproduction_check_marks_within_outside_and_not_meaningful(site):
@@ -163,3 +164,40 @@ def test_index_shows_provenance(site):
 def test_verdict_follows_the_tolerance_rules(question, metric, value, ours, profile, expected):
     result = {"status": "ran", "profile": profile, "ours": {metric: ours}}
     assert report_index.verdict(question, metric, value, result)[0].startswith(expected)
+
+
+def test_damaged_records_results_and_histories_are_named_in_their_rows(site):
+    _, reports_dir = site
+    histories, notebooks = reports_dir.parent / "history_dir", reports_dir.parent / "notebooks"
+    (reports_dir / "a_q1_cnn.run.json").write_text('{"notebook": "a_q1_cnn", "status": "o')  # a truncated write
+    (reports_dir / "b_q1_new.run.json").write_text('{"status": "ok"}')
+    (histories / "results" / "smoke" / "a_q2.json").write_text('{"question": "a_q2", "prof')
+    truncated = histories / "a" / "k3.json"
+    truncated.write_text('{"config": {"seed": 0}, "epo')
+    _results(histories, "a_q3", "full", {"status": "ran", "histories": [str(truncated)], "ours": {"adam_test_accuracy_final": 0.5}})
+    page = report_index.build(reports_dir, notebooks).read_text()
+
+    def damaged(name):
+        text = row(page, name)
+        assert "damaged" in text.split(":")[0], text
+        return text
+
+    assert f"{reports_dir / 'a_q1_cnn.run.json'}: not valid JSON (Unterminated string" in damaged("a_q1_cnn")
+    assert f"{reports_dir / 'b_q1_new.run.json'}: lacks error, seconds, questions, figures, provenance" in damaged("b_q1_new")
+    assert f"{histories / 'results' / 'smoke' / 'a_q2.json'}: not valid JSON" in damaged("a_q2_grid")
+    assert f"History file {truncated} is not valid JSON" in damaged("a_q3")
+    assert "skipped" in row(page, "a_x_full_data") and 'id="reproduction"' in page  # the rest as before
+    assert report_index.main(["--reports-dir", str(reports_dir)]) == 0  # make report
+
+
+@pytest.mark.parametrize("content, expected", [
+    ({"question": "a_q1", "profile": "full"}, "lacks recorded, status, ours, histories"),
+    ({"question": "a_q9", "profile": "full", "recorded": "", "status": "ran", "ours": {}, "histories": []}, "holds question 'a_q9'"),
+    ({"question": "a_q1", "profile": "full", "recorded": "", "status": "done", "ours": {}, "histories": []}, "status is \"done\"; expected one of ('ran', 'skipped')"),
+    ({"question": "a_q1", "profile": "full", "recorded": "", "status": "ran", "ours": {"x": "0.5"}, "histories": []}, "neither a number nor null"),
+    ({"question": "a_q1", "profile": "full", "recorded": "", "status": "ran", "ours": {}, "histories": [1]}, "histories holds 1; expected only str"),
+])
+def test_a_result_that_lacks_what_the_index_reads_is_damaged(outputs, content, expected):
+    files.write_json(outputs / "history_dir" / "results" / "full" / "a_q1.json", content)
+    results, damaged = report_index.load_results()
+    assert results == {} and list(damaged) == ["a_q1"] and expected in damaged["a_q1"][0]

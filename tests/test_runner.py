@@ -210,8 +210,9 @@ def test_an_interrupted_run_leaves_no_stamp(tmp_path, monkeypatch):
     monkeypatch.setattr(papermill, "execute_notebook", interrupted)
     with pytest.raises(KeyboardInterrupt):
         execute.run_notebook(FIXTURES / "fails.ipynb", {"profile": "smoke"}, reports_dir)
-    assert not record.exists()
-    assert execute.stale_reason(FIXTURES / "fails.ipynb", "any", reports_dir) == "not run before"
+    found = json.loads(record.read_text())
+    assert (found["status"], found["error"], found["inputs"]) == ("interrupted", "KeyboardInterrupt", None)
+    assert execute.stale_reason(FIXTURES / "fails.ipynb", "any", reports_dir) == "its last run was interrupted"
 
 
 def test_the_notebook_machinery_starts_without_keras():

@@ -7,15 +7,12 @@ import keras
 import numpy as np
 import pytest
 
+from conftest import tiny_config
+
 from lib import files
 from lib.core import backend, config, data, history, models, runs
 from lib.studies import a as study_a
 
-
-def _config(session, **overrides):
-    settings = dict(session=session, study="a", model="cifar_cnn", data="cifar10", epochs=2, model_kwargs={"c1": 4, "c2": 6},
-                    data_kwargs={"train_per_class": 3, "test_per_class": 2}, batch_size=8, seed=0)
-    return config.RunConfig(**{**settings, **overrides})
 
 
 def _twin_models(optimizer, **model_kwargs):
@@ -30,7 +27,7 @@ def _twin_models(optimizer, **model_kwargs):
 
 
 def test_fit_writes_a_complete_history(session):
-    run = runs.fit_cached(_config(session), progress=False)
+    run = runs.fit_cached(tiny_config(session), progress=False)
     h = history.read_history(run.history_path)
     assert run.history_path.parent.name == "a" and h["status"] == "complete"
     assert h["epoch"] == [1, 2] and len(h["epoch_time_s"]) == 2
@@ -44,7 +41,7 @@ def test_fit_writes_a_complete_history(session):
 
 
 def test_an_epoch_logs_and_trains_what_fit_would(session):
-    run_config = _config(session)  # 30 training images in batches of 8: the last batch is smaller
+    run_config = tiny_config(session)  # 30 training images in batches of 8: the last batch is smaller
     arrays = runs.load_data(run_config)
     compiled = _twin_models(lambda: keras.optimizers.SGD(learning_rate=0.05))
     order = np.random.default_rng(0).permutation(len(arrays.y_train))
@@ -62,7 +59,7 @@ def test_an_epoch_logs_and_trains_what_fit_would(session):
 def test_device_epochs_train_what_the_batch_loop_trains(session):
     from lib.core.device_epochs import DeviceEpochs
 
-    run_config = _config(session)  # 30 training and 20 test images in batches of 8: both end in a smaller batch
+    run_config = tiny_config(session)  # 30 training and 20 test images in batches of 8: both end in a smaller batch
     arrays = runs.load_data(run_config)
     # dropout: its random state must advance alike
     compiled = _twin_models(lambda: keras.optimizers.SGD(learning_rate=0.05, momentum=0.9), dropout=0.5)
@@ -79,44 +76,44 @@ def test_device_epochs_train_what_the_batch_loop_trains(session):
 
 
 def test_same_seed_gives_identical_histories(session, monkeypatch, tmp_path):
-    first = runs.fit_cached(_config(session, seed=3), progress=False).history
+    first = runs.fit_cached(tiny_config(session, seed=3), progress=False).history
     monkeypatch.setenv("HISTORY_DIR", str(tmp_path / "second"))
-    second = runs.fit_cached(_config(session, seed=3), progress=False).history
+    second = runs.fit_cached(tiny_config(session, seed=3), progress=False).history
     assert first["metrics"] == second["metrics"]
-    other_seed = runs.fit_cached(_config(session, seed=4), progress=False).history
+    other_seed = runs.fit_cached(tiny_config(session, seed=4), progress=False).history
     assert other_seed["metrics"] != first["metrics"]
 
 
 def test_cache_hit_skips_training_and_a_changed_config_misses(session, monkeypatch):
-    runs.fit_cached(_config(session), progress=False)
+    runs.fit_cached(tiny_config(session), progress=False)
     calls = []
     real_write = files.write_json  # patching _train itself would change the code key
     monkeypatch.setattr(files, "write_json", lambda *args: calls.append(args) or real_write(*args))
 
-    runs.fit_cached(_config(session), progress=False)
+    runs.fit_cached(tiny_config(session), progress=False)
     assert calls == []
-    runs.fit_cached(_config(session, lr=0.01), progress=False)
+    runs.fit_cached(tiny_config(session, lr=0.01), progress=False)
     assert len(calls) == 1
 
 
 def test_key_covers_config_code_and_data(session, monkeypatch):
-    key = _config(session).key()
-    assert key == _config(session).key() and len(key) == 16
-    assert _config(session, seed=1).key() != key
-    assert _config(session, model_kwargs={"c1": 4, "c2": 7}).key() != key
+    key = tiny_config(session).key()
+    assert key == tiny_config(session).key() and len(key) == 16
+    assert tiny_config(session, seed=1).key() != key
+    assert tiny_config(session, model_kwargs={"c1": 4, "c2": 7}).key() != key
     with monkeypatch.context() as patch:  # another training loop: the runs must be redone
         patch.setattr(runs, "_train_epoch", lambda model, data, order, batch_size: {})
-        assert _config(session).key() != key
+        assert tiny_config(session).key() != key
 
     def build_cifar_cnn(c1=50, c2=60, dropout=0.0, num_classes=10):  # same signature, other code
         return None
 
     monkeypatch.setattr(models, "build_cifar_cnn", build_cifar_cnn)
-    assert _config(session).key() != key
+    assert tiny_config(session).key() != key
     monkeypatch.undo()
     batch = session.data_dir / "cifar-10-batches-py" / "test_batch"
     batch.write_bytes(batch.read_bytes())  # same bytes, new mtime: same key
-    assert _config(session).key() == key
+    assert tiny_config(session).key() == key
 
 
 def _module_from_source(path, source):
@@ -131,7 +128,7 @@ def _module_from_source(path, source):
 def test_key_ignores_docstrings_and_comments_of_the_training_code(session, monkeypatch, tmp_path):
     def key_with(name, source):
         monkeypatch.setattr(runs, "_train_epoch", _module_from_source(tmp_path / f"{name}.py", source)._train_epoch)
-        return _config(session).key()
+        return tiny_config(session).key()
 
     key = key_with("original", '''
         def _train_epoch(model, data, order, batch_size):
@@ -166,7 +163,7 @@ def test_model_key_ignores_docstrings_and_comments_of_the_factory(session, monke
     def key_with(name, source):
         factory = _module_from_source(tmp_path / f"{name}.py", source).build_cifar_cnn
         monkeypatch.setattr(models, "build_cifar_cnn", factory)
-        return _config(session).key()
+        return tiny_config(session).key()
 
     key = key_with("factory", '''
         def build_cifar_cnn(c1=50, c2=60, dropout=0.0, num_classes=10):
@@ -191,10 +188,10 @@ def test_model_key_ignores_docstrings_and_comments_of_the_factory(session, monke
 
 
 def test_incomplete_history_is_retrained(session):
-    run = runs.fit_cached(_config(session), progress=False)
+    run = runs.fit_cached(tiny_config(session), progress=False)
     stale = dict(run.history, status="running")
     files.write_json(run.history_path, stale)
-    assert runs.fit_cached(_config(session), progress=False).history["status"] == "complete"
+    assert runs.fit_cached(tiny_config(session), progress=False).history["status"] == "complete"
 
 
 @pytest.mark.parametrize(
@@ -216,7 +213,7 @@ def test_incomplete_history_is_retrained(session):
 )
 def test_bad_configs(overrides, error, message):
     with pytest.raises(error, match=message):
-        _config(None, **overrides)
+        tiny_config(None, **overrides)
 
 
 def test_profiles():
@@ -232,20 +229,20 @@ def test_profiles():
 
 def test_setup_returns_the_session_that_configs_carry(tiny_cifar):
     session = runs.setup("quick", str(tiny_cifar))
-    assert session == config.Session("quick", tiny_cifar) and _config(session).session is session
-    assert "session" not in _config(session).as_dict() and _config(session) == _config(None)
+    assert session == config.Session("quick", tiny_cifar) and tiny_config(session).session is session
+    assert "session" not in tiny_config(session).as_dict() and tiny_config(session) == tiny_config(None)
     with pytest.raises(dataclasses.FrozenInstanceError):
         session.profile = "full"
 
 
 def test_fit_needs_a_session():
     with pytest.raises(ValueError, match=r"This RunConfig has no session: build it with a session from runs.setup"):
-        runs.fit_cached(_config(None))
+        runs.fit_cached(tiny_config(None))
 
 
 def test_mixed_bfloat16_computes_in_bfloat16_and_leaves_the_global_policy(session):
-    run = runs.fit_cached(_config(session, precision="mixed_bfloat16"), progress=False)
-    assert run.config.key() != _config(session).key()
+    run = runs.fit_cached(tiny_config(session, precision="mixed_bfloat16"), progress=False)
+    assert run.config.key() != tiny_config(session).key()
     model = run.load_model()
     assert model.get_layer("C1").compute_dtype == "bfloat16"
     assert {variable.dtype for variable in model.weights} == {"float32"}  # weights stay float32

@@ -23,11 +23,20 @@ from lib.core.backend import keras
 
 
 def save_state(path, model, record):
-    """Write the model's and optimizer's variables and `record` (a dict) to `path` atomically."""
+    """Write the model's and optimizer's variables and `record` (a dict) to `path` atomically.
+
+    Raises:
+        OSError: the file could not be written (a full disk, a size limit);
+            the same error, its message naming `path`.
+    """
     arrays = {f"model_{i}": keras.ops.convert_to_numpy(v) for i, v in enumerate(model.variables)}
     arrays |= {f"optimizer_{i}": keras.ops.convert_to_numpy(v) for i, v in enumerate(model.optimizer.variables)}
-    with atomic_file(path, "wb") as file:
-        np.savez(file, record=np.array(json.dumps(record)), **arrays)
+    try:
+        with atomic_file(path, "wb") as file:
+            np.savez(file, record=np.array(json.dumps(record)), **arrays)
+    except OSError as error:  # the write goes to a temporary file: the error names no file, or not this one
+        message = f"Could not write the resume state {path}: {error.strerror or error}"
+        raise (OSError(error.errno, message) if error.errno else OSError(message)) from error
 
 
 def load_state(path, model):

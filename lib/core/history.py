@@ -4,8 +4,8 @@ A history file holds `config`, `metrics` (one list per metric, as Keras's
 `History.history` gives them, with `val_` renamed `test_` because our
 validation data is the test set), `epoch`, `epoch_time_s`, `final`,
 `wall_time_s` (the sum of the epoch times), `status` ("complete", or
-"diverged" with `diverged_at_epoch` when the training loss stopped being
-finite) and `provenance`.
+"diverged" with `diverged_at_epoch` when a metric, usually the training loss,
+stopped being finite) and `provenance`.
 """
 
 import json
@@ -15,14 +15,19 @@ from pathlib import Path
 import numpy as np
 
 REQUIRED_FIELDS = ("config", "metrics", "epoch", "epoch_time_s", "final", "wall_time_s", "status", "provenance")
+METRICS = ("loss", "accuracy", "test_loss", "test_accuracy")  # what the notebooks read
 STATUSES = ("complete", "diverged")
 
 
 def read_history(path):
-    """Read a history file and check that it has every field.
+    """Read a history file and check that it holds everything the notebooks read.
+
+    Every field, the four `METRICS` with one number per epoch, finite except
+    in the last epoch of a diverged run, and `final` holding each metric's
+    last value.
 
     Raises:
-        ValueError: the file is not JSON or lacks a required field; the
+        ValueError: the file is not JSON or any of the above fails; the
             message names the file.
     """
     path = Path(path)
@@ -40,12 +45,41 @@ def read_history(path):
     epochs = history["epoch"]
     if not isinstance(epochs, list) or epochs != list(range(1, len(epochs) + 1)) or not epochs:
         raise ValueError(f"History file {path} has epochs {str(epochs)[:80]}; expected 1, 2, ..., N.")
-    series = {"epoch_time_s": history["epoch_time_s"]}
-    series |= history["metrics"] if isinstance(history["metrics"], dict) else {"metrics": history["metrics"]}
+    for field in ("config", "metrics", "final", "provenance"):
+        if not isinstance(history[field], dict):
+            raise ValueError(f"History file {path} has {field} of type {type(history[field]).__name__}; expected a JSON object.")
+    missing = [metric for metric in METRICS if metric not in history["metrics"]]
+    if missing:
+        raise ValueError(f"History file {path} lacks the metrics {missing}; expected all of {METRICS}.")
+    series = {"epoch_time_s": history["epoch_time_s"]} | history["metrics"]
     for name, values in series.items():
         if not isinstance(values, list) or len(values) != len(epochs):
             raise ValueError(f"History file {path}: {name} does not have one value per epoch ({len(epochs)}).")
+        # A diverged run stops at the epoch whose metrics stopped being finite.
+        may_diverge = name != "epoch_time_s" and history["status"] == "diverged"
+        for epoch, value in zip(epochs, values):
+            _check_number(path, f"{name} at epoch {epoch}", value, finite=not (may_diverge and epoch == epochs[-1]))
+    _check_number(path, "wall_time_s", history["wall_time_s"])
+    for metric in METRICS:
+        last = history["metrics"][metric][-1]
+        if metric not in history["final"]:
+            raise ValueError(f"History file {path}: final lacks {metric}; expected {last!r}, its value at the last epoch.")
+        final = history["final"][metric]
+        if not (_is_number(final) and (final == last or math.isnan(final) and math.isnan(last))):
+            raise ValueError(f"History file {path}: final {metric} is {final!r}; expected {last!r}, its value at the last epoch.")
     return history
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_number(path, name, value, finite=True):
+    if not _is_number(value):
+        raise ValueError(f"History file {path}: {name} is {value!r}; expected a number.")
+    if finite and not math.isfinite(value):
+        raise ValueError(f"History file {path}: {name} is {value}; expected a finite number "
+                         f"(only the last epoch of a diverged run may be NaN or infinite).")
 
 
 def late_mean(values, fraction=0.2):

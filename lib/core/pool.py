@@ -9,14 +9,17 @@ machine trained it (it sends back the history and weights).
 """
 
 import concurrent.futures
+import ctypes
 import multiprocessing
 import os
+import signal
 import sys
 
 from lib import checks, files, paths
 
 # Left out when a remote Ray cluster receives the repository as its working directory.
 _RAY_EXCLUDES = [".git", ".venv", "data", "checkpoints", "histories", "figures", "reports"]
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
 def uses_workers(jobs):
@@ -49,7 +52,7 @@ class Pool:
         else:
             context = multiprocessing.get_context("spawn")  # a fork of a TensorFlow process can hang
             self._executor = concurrent.futures.ProcessPoolExecutor(
-                self.jobs, mp_context=context, initializer=_start_worker, initargs=(self.threads,))
+                self.jobs, mp_context=context, initializer=_start_worker, initargs=(self.threads, os.getpid()))
         return self
 
     def __exit__(self, *exc_info):
@@ -81,12 +84,26 @@ class Pool:
         return finished
 
 
-def _start_worker(threads):
+def _start_worker(threads, parent):
     # Runs before the worker's first operation, while thread pools can still be sized.
+    _die_with(parent)
     from lib.core import backend
 
     backend.set_threads(threads)
     backend.make_deterministic()
+
+
+def _die_with(parent):
+    # A worker whose parent is killed (kill -9 of the runner, whose kernel then exits) waits on
+    # its task queue for ever, holding its memory. Linux can send it SIGKILL when the parent
+    # dies; strictly, when the parent's thread that started it ends: the one calling submit.
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL)) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
 
 
 def _fit_in_process(config):

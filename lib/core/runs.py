@@ -10,6 +10,7 @@ import ast
 import concurrent.futures
 import dataclasses
 import datetime
+import errno
 import functools
 import hashlib
 import inspect
@@ -18,6 +19,7 @@ import math
 import os
 import platform
 import sys
+import tempfile
 import textwrap
 import time
 
@@ -87,7 +89,9 @@ def fit_cached(config, progress=True):
 
     A run killed part-way resumes from its last resume state (see
     `checkpoint_every`); two processes asked for the same run train it once;
-    a broken history file is reported, moved aside and the run redone.
+    a broken history file is reported, moved aside and the run redone. Where
+    the history or the checkpoints cannot be written, it fails before
+    training rather than after.
 
     Args:
         config: a `RunConfig`.
@@ -103,6 +107,7 @@ def fit_cached(config, progress=True):
     name = f"{config.study}/{key}"
     cached = _finished_history(config, path)
     if cached is None:
+        _check_writable(path, run_dir)
         with checkpoints.run_lock(run_dir.with_suffix(".lock"), name, progress):
             cached = _finished_history(config, path)  # another process may have just finished it
             if cached is None:
@@ -169,6 +174,26 @@ def _check_session(run_config):
                          "e.g. study_a.config(session, ...).")
 
 
+def _check_writable(path, run_dir):
+    # Create each folder and a file in it, as training will at its end: a
+    # location that is a file, read-only or immutable fails now, not after
+    # every epoch has run.
+    places = ((path.parent, f"the history {path}", f"HISTORY_DIR ({paths.history_dir()})"),
+              (run_dir, f"the checkpoints in {run_dir}", f"CHECKPOINT_DIR ({paths.checkpoint_dir()})"))
+    for folder, what, variable in places:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            descriptor, probe = tempfile.mkstemp(dir=folder, prefix=".write-check-")
+            os.close(descriptor)
+            os.unlink(probe)
+        except OSError as error:
+            raise OSError(error.errno, f"Cannot write {what}: {error.strerror or error} ({error.filename}). "
+                                       f"Expected {variable} to be a writable folder.") from error
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, f"Cannot write the history {path}: it is a directory. "
+                                              f"Expected a file or nothing there; remove the directory to train this run.")
+
+
 def _finished_history(config, path):
     """The history at `path` if it is finished (complete or diverged) for `config`, else None.
 
@@ -199,6 +224,10 @@ def _epoch_order(seed, epoch, size):
 
 def _train(config, key, run_dir, progress):
     data = load_data(config)
+    for subset, labels in (("training", data.y_train), ("test", data.y_test)):
+        if len(labels) == 0:
+            raise ValueError(f"Data set {config.data!r} with data_kwargs={config.data_kwargs} has no {subset} examples "
+                             f"(data directory {config.session.data_dir}). Expected at least one.")
     keras.utils.set_random_seed(config.seed)
     model = _build_model(config)
     model.compile(
@@ -222,9 +251,13 @@ def _train(config, key, run_dir, progress):
             record["metrics"].setdefault(metric, []).append(value)
         bar.set_postfix_str(" ".join(f"{name} {values[-1]:.4f}" for name, values in sorted(record["metrics"].items())), refresh=False)
         bar.update()
-        if not math.isfinite(record["metrics"]["loss"][-1]):
+        # Any metric, not only the training loss: weights broken by an epoch's
+        # last batch show first in the test loss.
+        broken = [name for name in sorted(metrics, key=lambda name: name != "loss") if not math.isfinite(metrics[name])]
+        if broken:
             record.update(status="diverged", diverged_at_epoch=epoch + 1)
-            print(f"[{config.study}/{key}] diverged: the training loss is {record['metrics']['loss'][-1]} "
+            what = "the training loss" if broken[0] == "loss" else broken[0]
+            print(f"[{config.study}/{key}] diverged: {what} is {metrics[broken[0]]} "
                   f"after epoch {epoch + 1}; stopping this run.", file=sys.stderr, flush=True)
             break
         if (epoch + 1) % every == 0 and epoch + 1 < config.epochs:
@@ -264,6 +297,8 @@ def _train_epoch(model, data, order, batch_size):
     (bench/q1_epoch.py). Epoch metrics are batch means weighted by batch
     size, as `fit`'s running means are.
     """
+    if len(order) == 0:
+        raise ValueError("Invalid value for `order`. Received: an empty order. Expected the indices of at least one training example.")
     totals = {}
     for start in range(0, len(order), batch_size):
         batch = order[start:start + batch_size]

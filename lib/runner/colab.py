@@ -4,18 +4,23 @@
     python -m lib.runner.colab --check   # list the notebooks whose cells are not current; exit 1 if any
 
 `REPOSITORY_URL` and `BRANCH` below are the one place that names the public
-repository: the badges link to it and the setup cells clone it. Change them
-there and run `python -m lib.runner.colab`. The setup cell does nothing outside
-Colab; in Colab it clones the repository, installs requirements.txt (less the
-Jupyter packages Colab's runtime provides and the test tools) and the
-repository itself in editable mode (so `lib` imports), moves into notebooks/ and
-sets DATA_DIR, where the data loaders download each data set on first use
-and check its sha256. Both cells carry the tag `colab`, so the rendered
-reports leave them out (reports.py).
+repository: the badges link to it and the setup cells clone it. The maintainer
+sets them when publishing and runs `python -m lib.runner.colab`. Until then
+`REPOSITORY_URL` is None: no badge, and in Colab the setup cell stops with an
+explanation instead of cloning, since a guessed address could be registered by
+anyone, and every Colab user would then install and run their code.
+
+The setup cell does nothing outside Colab; in Colab it clones the repository,
+installs requirements.txt (less the Jupyter packages Colab's runtime provides
+and the test tools) and the repository itself in editable mode (so `lib`
+imports), moves into notebooks/ and sets DATA_DIR, where the data loaders
+download each data set on first use and check its sha256. The cells carry the
+tag `colab`, so the rendered reports leave them out (reports.py).
 """
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -24,7 +29,7 @@ import nbformat
 from lib import paths
 from lib.runner import reports
 
-REPOSITORY_URL = "https://github.com/cz4042-studies/keras-studies"  # placeholder until the repository is published
+REPOSITORY_URL = None  # e.g. "https://github.com/<owner>/<name>": set it when the repository is published
 BRANCH = "main"
 TAG = reports.HIDDEN_TAG
 BADGE_ID, SETUP_ID = "colab-badge", "colab-setup"
@@ -33,16 +38,38 @@ BADGE_ID, SETUP_ID = "colab-badge", "colab-setup"
 _NOT_IN_COLAB = ("ipykernel", "jupyter", "pytest", "playwright")
 
 
+def _repository():
+    """('owner/name', the clone's folder in Colab) of `REPOSITORY_URL`, which must be a GitHub address."""
+    match = re.fullmatch(r"https://github\.com/([\w.-]+/([\w.-]+?))(?:\.git)?/?", REPOSITORY_URL or "")
+    if not match:
+        raise ValueError(f"Invalid REPOSITORY_URL in lib/runner/colab.py: {REPOSITORY_URL!r}. "
+                         "Expected the published repository's address, https://github.com/<owner>/<name>.")
+    return match[1], "/content/" + match[2]
+
+
 def badge_source(name):
-    """Markdown of the "Open in Colab" badge of notebook `name` (e.g. "a_q1_cnn")."""
-    owner_repo = REPOSITORY_URL.removeprefix("https://github.com/").removesuffix(".git")
+    """Markdown of the "Open in Colab" badge of notebook `name` (e.g. "a_q1_cnn"); needs `REPOSITORY_URL`."""
+    owner_repo, _ = _repository()
     url = f"https://colab.research.google.com/github/{owner_repo}/blob/{BRANCH}/notebooks/{name}.ipynb"
     return f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({url})"
 
 
 def setup_source():
-    """Code of the setup cell: clone, install and set the data folder in Colab; nothing elsewhere."""
-    folder = "/content/" + REPOSITORY_URL.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git")
+    """Code of the setup cell: clone, install and set the data folder in Colab; nothing elsewhere.
+
+    Without `REPOSITORY_URL` the cell clones nothing: in Colab it raises an
+    error that says why and what to do instead.
+    """
+    if REPOSITORY_URL is None:
+        return """# In Colab only (elsewhere this cell does nothing): this notebook's repository has no published address yet.
+import sys
+if "google.colab" in sys.modules:
+    raise RuntimeError(
+        "This notebook's repository has no published address yet (REPOSITORY_URL in lib/runner/colab.py), so this "
+        "cell clones nothing rather than guess one: whoever registered a guessed address would run their code here. "
+        "Open the notebook in Jupyter from a clone of the repository (README: Working in Jupyter or Colab), or set "
+        "REPOSITORY_URL to the repository you trust and run `python -m lib.runner.colab`.")"""
+    _, folder = _repository()
     return f"""# In Colab only (elsewhere this cell does nothing): fetch the repository and its requirements.
 import os, subprocess, sys
 if "google.colab" in sys.modules:
@@ -60,13 +87,15 @@ if "google.colab" in sys.modules:
 
 
 def _cells(name):
-    badge = nbformat.v4.new_markdown_cell(badge_source(name), id=BADGE_ID, metadata={"tags": [TAG]})
     setup = nbformat.v4.new_code_cell(setup_source(), id=SETUP_ID, metadata={"tags": [TAG]})
+    if REPOSITORY_URL is None:  # no badge to an address nobody has published
+        return [setup]
+    badge = nbformat.v4.new_markdown_cell(badge_source(name), id=BADGE_ID, metadata={"tags": [TAG]})
     return [badge, setup]
 
 
 def update(path):
-    """Put the current badge and setup cell first in the notebook at `path`.
+    """Put the current badge (when there is one) and setup cell first in the notebook at `path`.
 
     Earlier versions of them (cells tagged `colab`) are removed first, so
     running it again changes nothing.
@@ -90,7 +119,7 @@ def is_current(path):
     cells = nbformat.read(path, as_version=4).cells
     expected = _cells(path.stem)
     tagged = [cell for cell in cells if TAG in cell.metadata.get("tags", [])]
-    return len(tagged) == 2 and all(
+    return len(tagged) == len(expected) and all(
         found.id == wanted.id and found.cell_type == wanted.cell_type and found.source == wanted.source
         for found, wanted in zip(cells[:2], expected)
     )

@@ -12,15 +12,24 @@ report is current is not executed again ("up to date"). The runner keeps
 going after a failure, prints each notebook's status and time, writes
 `reports/index.html` (index.py) and exits 1 if any failed, 2 on bad
 arguments. Nothing here imports Keras: the kernels do.
+
+One runner at a time executes a notebook (a lock per notebook; a second one
+waits). While it runs, its record says "running" with the runner's process,
+so a runner killed mid-notebook leaves a record that reads "interrupted".
+The report is written under temporary names and renamed into place when
+complete: a failed write (a full disk) keeps the previous report.
 """
 
 import argparse
 import ast
 import contextlib
+import fcntl
 import json
 import logging
 import os
 import re
+import shutil
+import socket
 import sys
 import tempfile
 from pathlib import Path
@@ -84,32 +93,77 @@ def record_path(reports_dir, name):
     return Path(reports_dir) / f"{name}.run.json"
 
 
+def check_reports_dir(reports_dir):
+    """Raise ValueError if `reports_dir` is, is inside or contains the folder of the source notebooks.
+
+    The executed copies are named like their sources: written there, they
+    would replace them.
+    """
+    folder, sources = Path(reports_dir).resolve(), NOTEBOOK_DIR.resolve()
+    relation = ("is" if folder == sources else "is inside" if folder.is_relative_to(sources)
+                else "contains" if sources.is_relative_to(folder) else None)
+    if relation:
+        raise ValueError(f"Invalid value for --reports-dir: {str(reports_dir)!r} {relation} the folder of the source "
+                         f"notebooks ({sources}). Expected a folder apart from it, e.g. reports/ (the default).")
+
+
 @contextlib.contextmanager
-def _traced_kernels(log_path, roots):
-    # Kernels started inside this block run tracing.py from an IPython
-    # startup file, in a throw-away IPython directory.
-    with tempfile.TemporaryDirectory(prefix="ipython-") as home:
-        startup = Path(home) / "profile_default" / "startup"
-        startup.mkdir(parents=True)
-        # The kernel listens on localhost only; its warning that TCP is unencrypted would open every notebook's log.
-        (startup.parent / "ipython_kernel_config.py").write_text("c.IPKernelApp.log_level = 'ERROR'\n")
-        (startup / "00-runner-tracing.py").write_text(
-            "import importlib.util as _util\n"
-            f"_spec = _util.spec_from_file_location('_runner_tracing', {str(Path(tracing.__file__))!r})\n"
-            "_module = _util.module_from_spec(_spec)\n"
-            "_spec.loader.exec_module(_module)\n"
-            f"_module.install({str(log_path)!r}, {[str(root) for root in roots]!r})\n"
-            "del _util, _spec, _module\n"
-        )
-        saved = os.environ.get("IPYTHONDIR")
-        os.environ["IPYTHONDIR"] = home
+def notebook_lock(reports_dir, name):
+    """Hold `<reports_dir>/.<name>.lock` while notebook `name` is checked and executed.
+
+    A second runner asking for the same notebook says that it is busy and
+    waits, then finds the report up to date or executes the notebook itself.
+    The lock is an advisory `flock`, which the kernel releases when its holder
+    dies, even by SIGKILL; what a dead holder left behind (its scratch folder)
+    is removed once the lock is taken.
+    """
+    reports_dir = Path(reports_dir)
+    descriptor = os.open(reports_dir / f".{name}.lock", os.O_RDWR | os.O_CREAT, 0o666)
+    try:
         try:
-            yield
-        finally:
-            if saved is None:
-                del os.environ["IPYTHONDIR"]
-            else:
-                os.environ["IPYTHONDIR"] = saved
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(descriptor, 256, 0).decode(errors="replace") or "another runner"
+            print(f"... {name}: busy, {holder} is executing it; waiting for it", flush=True)
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+        os.ftruncate(descriptor, 0)
+        os.pwrite(descriptor, f"process {os.getpid()} on {socket.gethostname()}".encode(), 0)
+        for leftover in reports_dir.glob(f".{name}.running-*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+        yield
+    finally:
+        os.close(descriptor)
+
+
+@contextlib.contextmanager
+def _traced_kernels(log_path, roots, home):
+    # Kernels started inside this block run tracing.py from an IPython startup
+    # file. Their IPython directory and connection files go in `home`, the
+    # run's scratch folder, which the next runner removes if this one is killed
+    # (in /tmp they would stay).
+    ipython = Path(home) / "ipython"
+    startup = ipython / "profile_default" / "startup"
+    startup.mkdir(parents=True)
+    # The kernel listens on localhost only; its warning that TCP is unencrypted would open every notebook's log.
+    (startup.parent / "ipython_kernel_config.py").write_text("c.IPKernelApp.log_level = 'ERROR'\n")
+    (startup / "00-runner-tracing.py").write_text(
+        "import importlib.util as _util\n"
+        f"_spec = _util.spec_from_file_location('_runner_tracing', {str(Path(tracing.__file__))!r})\n"
+        "_module = _util.module_from_spec(_spec)\n"
+        "_spec.loader.exec_module(_module)\n"
+        f"_module.install({str(log_path)!r}, {[str(root) for root in roots]!r})\n"
+        "del _util, _spec, _module\n"
+    )
+    saved = os.environ.get("IPYTHONDIR"), tempfile.tempdir
+    os.environ["IPYTHONDIR"], tempfile.tempdir = str(ipython), str(home)  # jupyter_client makes connection files with mkstemp
+    try:
+        yield
+    finally:
+        if saved[0] is None:
+            del os.environ["IPYTHONDIR"]
+        else:
+            os.environ["IPYTHONDIR"] = saved[0]
+        tempfile.tempdir = saved[1]
 
 
 def stale_reason(notebook, inputs, reports_dir):
@@ -127,6 +181,8 @@ def stale_reason(notebook, inputs, reports_dir):
         record = json.loads(path.read_text())
     except json.JSONDecodeError:
         return f"its record {path} is not valid JSON"
+    if record.get("status") in ("running", "interrupted"):  # under the notebook's lock, "running" is a dead runner's
+        return "its last run was interrupted"
     if record.get("status") != "ok":
         return f"its last run {record.get('status', 'did not finish')}"
     missing = [p for p in (path.with_name(f"{notebook.stem}.html"), path.with_name(f"{notebook.stem}.ipynb")) if not p.is_file()]
@@ -136,6 +192,9 @@ def stale_reason(notebook, inputs, reports_dir):
         return "the notebook, lib/, requirements, parameters, folders or data directory changed"
     changed = stamps.changed(record.get("files", {}))
     return f"{changed} changed since its last run" if changed else None
+
+
+_UNUSED = {"read": [], "write": [], "list": []}  # what a run that has not started used
 
 
 def run_notebook(notebook, parameters, reports_dir, data_dir=None, log_output=False, inputs=None):
@@ -152,36 +211,68 @@ def run_notebook(notebook, parameters, reports_dir, data_dir=None, log_output=Fa
     Returns:
         The record: status ("ok" or "failed"), error, seconds, provenance,
         questions and figures written, and the stamp.
+
+    Call it holding the notebook's lock (`notebook_lock`). Until it returns,
+    the record says "running", with this process's id and host; if it is
+    interrupted (KeyboardInterrupt) it says "interrupted". Each run has its
+    own scratch folder `.<name>.running-*` for the kernel's files, the log of
+    the files it used and the report being written; the report replaces the
+    previous one only once written whole.
     """
     import papermill
 
     reports_dir = Path(reports_dir)
-    output = reports_dir / f"{notebook.stem}.ipynb"
-    log_path = reports_dir / f".{notebook.stem}.trace.jsonl"
-    log_path.unlink(missing_ok=True)
-    record_path(reports_dir, notebook.stem).unlink(missing_ok=True)  # an interrupted run leaves no stamp behind
+    output, html_path, path = (reports_dir / f"{notebook.stem}{suffix}" for suffix in (".ipynb", ".html", ".run.json"))
     roots = [paths.history_dir(), paths.figure_dir(), *([data_dir] if data_dir else [])]
     start = reports.now()
-    status, error = "ok", None
-    with _traced_kernels(log_path, roots):
+    running = _record(notebook, "running", None, reports.provenance(start, start, parameters, _UNUSED), _UNUSED, None)
+    running |= {"pid": os.getpid(), "host": socket.gethostname()}
+    files.write_json(path, running)  # no stamp (inputs) until the run is over
+    scratch = Path(tempfile.mkdtemp(dir=reports_dir, prefix=f".{notebook.stem}.running-"))
+    try:
+        executed, log_path = scratch / output.name, scratch / "trace.jsonl"
+        status, error = "ok", None
+        with _traced_kernels(log_path, roots, scratch):
+            try:
+                papermill.execute_notebook(
+                    str(notebook), str(executed), parameters=parameters, kernel_name="python3",
+                    cwd=str(notebook.parent), progress_bar=False, log_output=log_output,
+                )
+            except papermill.PapermillExecutionError as failure:
+                status, error = "failed", f"{failure.ename}: {failure.evalue}"
+            except Exception as failure:  # a dead or timed-out kernel, a full disk: report it and go on with the others
+                status, error = "failed", f"{type(failure).__name__}: {failure}"
+        end = reports.now()
+        used = tracing.read_log(log_path)
+        used["write"] = [p for p in used["write"] if os.path.exists(p)]  # temporary files renamed into place
+        found = reports.provenance(start, end, parameters, used, used.pop("provenance"))
+        if executed.exists():
+            try:
+                reports.render(executed, scratch / html_path.name, found, status)
+                os.replace(executed, output)
+                os.replace(scratch / html_path.name, html_path)
+            except Exception as failure:  # a full disk, or a notebook torn by one: the previous report stays
+                status = "failed"
+                error = (f"{error}; " if error else "") + f"its report was not written ({type(failure).__name__}: {failure})"
+        record = _record(notebook, status, error, found, used, inputs)
+        files.write_json(path, record)
+    except BaseException as stop:  # KeyboardInterrupt, or no room for the record (a full disk)
+        status = "failed" if isinstance(stop, Exception) else "interrupted"
         try:
-            papermill.execute_notebook(
-                str(notebook), str(output), parameters=parameters, kernel_name="python3",
-                cwd=str(notebook.parent), progress_bar=False, log_output=log_output,
-            )
-        except papermill.PapermillExecutionError as failure:
-            status, error = "failed", f"{failure.ename}: {failure.evalue}"
-        except Exception as failure:  # a dead or timed-out kernel: report it and go on with the others
-            status, error = "failed", f"{type(failure).__name__}: {failure}"
-    end = reports.now()
-    used = tracing.read_log(log_path)
-    log_path.unlink(missing_ok=True)
-    used["write"] = [path for path in used["write"] if os.path.exists(path)]  # temporary files renamed into place
-    found = reports.provenance(start, end, parameters, used, used.pop("provenance"))
-    if output.exists():
-        reports.render(output, output.with_suffix(".html"), found, status)
+            error = f"{type(stop).__name__}: {stop}" if str(stop) else type(stop).__name__
+            files.write_json(path, running | {"status": status, "error": error})
+        except OSError:  # rather no record than one that says "running"
+            path.unlink(missing_ok=True)
+        raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return record
+
+
+def _record(notebook, status, error, found, used, inputs):
+    """A notebook's record: its status, error, provenance `found`, what it wrote and the stamp of `used`."""
     results_dir = paths.history_dir() / "results"
-    record = {
+    return {
         "notebook": notebook.stem,
         "status": status,
         "error": error,
@@ -192,8 +283,6 @@ def run_notebook(notebook, parameters, reports_dir, data_dir=None, log_output=Fa
         "inputs": inputs,
         "files": stamps.file_states(used),
     }
-    files.write_json(record_path(reports_dir, notebook.stem), record)
-    return record
 
 
 class _QuietPapermill(logging.Filter):
@@ -254,6 +343,7 @@ def main(argv=None):
                 raise ValueError(f"Set {name} with --{name.replace('_', '-')}, not -p {name}=...")
         for notebook in selected if extra else ():
             check_parameters(notebook, extra)
+        check_reports_dir(args.reports_dir)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -274,14 +364,20 @@ def main(argv=None):
     if args.profile == "full" and any(reason for *_, reason in plan):
         _warn_full_without_gpu([notebook for notebook, *_, reason in plan if reason])
     results = []
-    for notebook, parameters, inputs, reason in plan:
-        if reason is None:
-            record = json.loads(record_path(reports_dir, notebook.stem).read_text())
-            results.append((notebook.stem, "up to date", 0.0, None))
-            print(f"<== {notebook.stem}: up to date (report of {record['provenance']['start']}; --force runs it again)", flush=True)
-            continue
-        print(f"==> {notebook.stem} (profile {args.profile}; {reason})", flush=True)
-        record = run_notebook(notebook, parameters, reports_dir, data_dir, log_output=not args.quiet, inputs=inputs)
+    for notebook, parameters, inputs, _ in plan:
+        with notebook_lock(reports_dir, notebook.stem):
+            # Asked again under the lock: a runner that held it may have just brought the report up to date.
+            reason = "--force" if args.force else stale_reason(notebook, inputs, reports_dir)
+            if reason is None:
+                record = json.loads(record_path(reports_dir, notebook.stem).read_text())
+                results.append((notebook.stem, "up to date", 0.0, None))
+                print(f"<== {notebook.stem}: up to date (report of {record['provenance']['start']}; --force runs it again)", flush=True)
+                continue
+            print(f"==> {notebook.stem} (profile {args.profile}; {reason})", flush=True)
+            try:
+                record = run_notebook(notebook, parameters, reports_dir, data_dir, log_output=not args.quiet, inputs=inputs)
+            except OSError as error:  # no room for its record or scratch folder (a full disk): go on with the others
+                record = {"status": "failed", "seconds": 0.0, "error": f"{type(error).__name__}: {error}"}
         results.append((notebook.stem, record["status"], record["seconds"], record["error"]))
         print(f"<== {notebook.stem}: {record['status']} in {record['seconds']:.1f} s"
               + (f" ({record['error']})" if record["error"] else ""), flush=True)

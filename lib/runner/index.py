@@ -3,7 +3,7 @@
     python -m lib.runner.index            # rebuild the index from what is on disk (make report)
 
 One row per notebook in notebooks/ (and per question that recorded results
-without one): status (ran, failed, skipped and why, not run), profile, wall
+without one): status (ran, failed, running or interrupted, skipped and why, not run), profile, wall
 time, our headline numbers beside the published ones, links to the report
 and figures. Then the reproduction check: every published value
 (lib/studies/published.csv) against our latest result, within or outside the
@@ -12,7 +12,9 @@ tolerance of lib/studies/tolerances.csv; and the provenance of every report.
 It reads only files: the runner's records (`reports/<name>.run.json`), the
 results that notebooks save (`histories/results/<profile>/<question>.json`,
 lib/studies/results.py) and the histories they name. Python gathers the rows;
-templates/index.html.j2 lays them out, escaping every value.
+templates/index.html.j2 lays them out, escaping every value. A file that is not
+valid JSON or lacks what the index reads is left out and named in its
+notebook's or question's row as damaged; the rest of the index is built as usual.
 """
 
 import argparse
@@ -21,6 +23,8 @@ import datetime
 import fnmatch
 import json
 import os
+import socket
+import urllib.parse
 from pathlib import Path
 
 import jinja2
@@ -31,6 +35,18 @@ from lib.runner import reports
 from lib.studies import published
 
 TOLERANCES = Path(studies.__file__).with_name("tolerances.csv")
+_NUMBER = (int, float)
+# What the index reads from each file: field -> type (or types), a dict of them
+# for an object, [type] for a list of that type; a field ending in "?" may be absent.
+_RECORD = {
+    "status": str, "error": (str, type(None)), "seconds": _NUMBER, "questions": [str], "figures": [str],
+    "provenance": {"profile": str, "start": str, "end": str, "seconds": _NUMBER, "git": (dict, type(None)), "versions": dict,
+                   "kernel?": dict, "training": {"runs": int, "seeds?": list}},
+    "pid?": int, "host?": str,
+}
+_KERNEL = {"keras": str, "backend": str, "device": str, "threads": int}  # a record's kernel, when it logged one
+_RESULT = {"question": str, "profile": str, "recorded": str, "status": ("ran", "skipped"), "reason?": str,
+           "ours": dict, "histories": [str]}
 
 
 def tolerance(question, metric):
@@ -76,17 +92,88 @@ def verdict(question, metric, published_value, result):
 
 
 def load_results():
-    """{question: {profile: saved results}} from histories/results/."""
-    found = {}
+    """The results in histories/results/: ({question: {profile: results}}, {question: [what is wrong with its damaged files]})."""
+    found, damaged = {}, {}
+    questions = set(published.table()["question"])
     for path in sorted((paths.history_dir() / "results").glob("*/*.json")):
-        content = json.loads(path.read_text())
-        found.setdefault(content["question"], {})[content["profile"]] = content
-    return found
+        content, problem = _read(path, _RESULT)
+        if problem is None and (content["question"], content["profile"]) != (path.stem, path.parent.name):
+            problem = (f"{_shown(path)}: holds question {content['question']!r} and profile {content['profile']!r}; "
+                       f"expected {path.stem!r} and {path.parent.name!r}, as its path says")
+        elif problem is None and path.stem not in questions:
+            problem = f"{_shown(path)}: unknown question {path.stem!r}; expected one of lib/studies/published.csv"
+        elif problem is None and not all(value is None or isinstance(value, _NUMBER) for value in content["ours"].values()):
+            problem = f"{_shown(path)}: ours holds a value that is neither a number nor null"
+        if problem is None:
+            found.setdefault(path.stem, {})[path.parent.name] = content
+        else:
+            damaged.setdefault(path.stem, []).append(problem)
+    return found, damaged
 
 
 def load_records(reports_dir):
-    """{notebook name: the runner's record} from `reports_dir`."""
-    return {path.name[: -len(".run.json")]: json.loads(path.read_text()) for path in sorted(Path(reports_dir).glob("*.run.json"))}
+    """The runner's records in `reports_dir`: ({notebook name: record}, {notebook name: what is wrong with its damaged record})."""
+    found, damaged = {}, {}
+    for path in sorted(Path(reports_dir).glob("*.run.json")):
+        content, problem = _read(path, _RECORD)
+        if content and content["provenance"].get("kernel"):  # what the kernel ran on, when it logged it
+            problem = _mismatch(content["provenance"]["kernel"], _KERNEL, "provenance.kernel", path)
+        if problem:
+            damaged[path.name[: -len(".run.json")]] = problem
+        else:
+            found[path.name[: -len(".run.json")]] = content
+    return found, damaged
+
+
+def _read(path, fields):
+    """(content of the JSON file at `path`, None), or (None, what is wrong with it) when it does not hold `fields`."""
+    try:
+        content = json.loads(Path(path).read_text())
+    except OSError as error:
+        return None, f"{_shown(path)}: cannot be read ({error})"
+    except ValueError as error:  # not UTF-8 or not JSON: a truncated write, say
+        return None, f"{_shown(path)}: not valid JSON ({error})"
+    problem = _mismatch(content, fields, "", path)
+    return (None, problem) if problem else (content, None)
+
+
+def _mismatch(value, expected, name, path):
+    """What in `value` (field `name` of the file at `path`) does not fit `expected` (see _RECORD), or None."""
+    where = f"{_shown(path)}: {name or 'its content'}"
+    if isinstance(expected, dict):
+        if not isinstance(value, dict):
+            return f"{where} is {_received(value)}; expected a JSON object"
+        missing = [field for field in expected if field not in value and not field.endswith("?")]
+        if missing:
+            return f"{_shown(path)}: lacks {', '.join(f'{name}.{field}' if name else field for field in missing)}"
+        for field, wanted in expected.items():
+            key = field.removesuffix("?")
+            problem = key in value and _mismatch(value[key], wanted, f"{name}.{key}" if name else key, path)
+            if problem:
+                return problem
+        return None
+    if isinstance(expected, list):
+        if not isinstance(value, list):
+            return f"{where} is {_received(value)}; expected a list"
+        wrong = [item for item in value if not isinstance(item, expected[0])]
+        return f"{where} holds {_received(wrong[0])}; expected only {expected[0].__name__} items" if wrong else None
+    if isinstance(expected, tuple) and all(isinstance(option, str) for option in expected):
+        return None if value in expected else f"{where} is {_received(value)}; expected one of {expected}"
+    if isinstance(value, expected):
+        return None
+    names = " or ".join(option.__name__.replace("NoneType", "null") for option in (expected if isinstance(expected, tuple) else (expected,)))
+    return f"{where} is {_received(value)}; expected {names}"
+
+
+def _received(value):
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _shown(path):
+    """`path` relative to the repository when it is inside it (no machine paths on the page)."""
+    path = Path(path)
+    return str(path.relative_to(paths.ROOT)) if path.is_relative_to(paths.ROOT) else str(path)
 
 
 def latest(by_profile, prefer_full=False):
@@ -99,13 +186,19 @@ def latest(by_profile, prefer_full=False):
 
 
 def training_time(result):
-    """(seconds, runs) summed over the histories a result names that still exist."""
-    seconds, count = 0.0, 0
+    """(seconds, runs, damaged) summed over the histories a result names that still exist.
+
+    `damaged` lists what is wrong with those that cannot be read (each names its file); they are not counted.
+    """
+    seconds, count, damaged = 0.0, 0, []
     for path in (result or {}).get("histories", []):
         if Path(path).is_file():
-            seconds += history.read_history(path)["wall_time_s"]
-            count += 1
-    return seconds, count
+            try:
+                seconds += history.read_history(path)["wall_time_s"]
+                count += 1
+            except (OSError, ValueError) as error:
+                damaged.append(str(error))
+    return seconds, count, damaged
 
 
 def _number(value):
@@ -126,7 +219,8 @@ _TEMPLATES.filters.update(number=_number, difference=_difference)
 def _link(target, text, reports_dir):
     """(href relative to `reports_dir`, text); href None when `target` is not a file."""
     target = Path(target)
-    return (os.path.relpath(target, reports_dir) if target.is_file() else None), text
+    # Quoted, a file name such as "javascript:alert(1).png" stays a relative path.
+    return (urllib.parse.quote(os.path.relpath(target, reports_dir)) if target.is_file() else None), text
 
 
 def _figure_name(path):
@@ -139,7 +233,10 @@ def _figure_name(path):
 
 
 def _rows(notebook_dir, records, results):
-    """[(notebook name or None, [questions])]: every notebook, then questions no notebook claims."""
+    """[(notebook name or None, [questions])]: every notebook, then questions no notebook claims.
+
+    `results` holds every question with results on disk (damaged ones too).
+    """
     names = sorted(path.stem for path in Path(notebook_dir).glob("*.ipynb"))
     rows, claimed = [], set()
     for name in names:
@@ -162,35 +259,55 @@ def _headline(question, result):
     return measured, len(compared) - len(measured)
 
 
+def _run_status(record):
+    """A record's status, "interrupted" for a "running" one whose runner (on this host) is gone."""
+    if record["status"] != "running" or record.get("host") != socket.gethostname():
+        return record["status"]
+    try:
+        os.kill(record["pid"], 0)
+    except ProcessLookupError:
+        return "interrupted"
+    except PermissionError:  # another user's runner
+        pass
+    return "running"
+
+
 def _status(record, result):
-    """(css class, detail): failed (the error), skipped (the reason), ran or missing (not run)."""
+    """(css class, detail): failed (the error), running or interrupted (which run), skipped (the reason), ran or missing."""
     if record is not None and record["status"] == "failed":
         return "failed", record["error"] or ""
+    if record is not None and record["status"] in ("running", "interrupted"):
+        started = record["provenance"]["start"]
+        return _run_status(record), f"run started {started} by process {record.get('pid')} on {record.get('host')}"
     if result is not None and result["status"] == "skipped":
         return "skipped", result.get("reason", "")
     return ("ran" if record is not None or result is not None else "missing"), None
 
 
-def _study_rows(notebook_dir, records, results, reports_dir):
+def _study_rows(notebook_dir, records, results, reports_dir, damaged):
     found = []
-    for name, questions in _rows(notebook_dir, records, results):
+    for name, questions in _rows(notebook_dir, records, {**damaged["results"], **results}):
         record = records.get(name) if name else None
         profile = record["provenance"]["profile"] if record else None
         chosen = {q: results.get(q, {}).get(profile) if profile else latest(results.get(q, {})) for q in questions}
-        if record is not None and record["status"] == "failed":
+        unfinished = record is not None and record["status"] in ("running", "interrupted")  # its report is an earlier run's
+        if record is not None and record["status"] != "ok":
             chosen = {}
         wall = [f"notebook {record['seconds']:.1f} s"] if record else []
+        problems = ([damaged["records"][name]] if name in damaged["records"] else []) + [
+            problem for q in questions for problem in damaged["results"].get(q, [])]
         for q, result in chosen.items():
-            seconds, count = training_time(result)
+            seconds, count, unreadable = training_time(result)
+            problems += unreadable
             if count:
                 wall.append(f"{q} training {seconds:.0f} s ({count} run{'s' * (count != 1)})")
         figures = record["figures"] if record else [str(p) for q in questions for p in sorted((paths.figure_dir() / q).rglob("*.png"))]
         found.append({
             "id": name or questions[0],
-            "notebook": _link(reports_dir / f"{name}.html", name, reports_dir) if name else None,
+            "notebook": (None, name) if unfinished else _link(reports_dir / f"{name}.html", name, reports_dir) if name else None,
             "report": _link(reports_dir / f"{name}.html", "report", reports_dir) if name else None,
             "questions": ", ".join(questions),
-            "status": _status(record, next((r for r in chosen.values() if r), None)),
+            "status": ("damaged", "; ".join(problems)) if problems else _status(record, next((r for r in chosen.values() if r), None)),
             "profile": profile or next((r["profile"] for r in chosen.values() if r), "–"),
             "wall": wall,
             "headlines": [_headline(q, r) for q, r in chosen.items() if r is not None and r["status"] == "ran"],
@@ -218,7 +335,7 @@ def _provenance_rows(records):
     for name, record in sorted(records.items()):
         provenance = record["provenance"]
         found.append({
-            "notebook": name, "status": record["status"], "profile": provenance["profile"], "start": provenance["start"],
+            "notebook": name, "status": _run_status(record), "profile": provenance["profile"], "start": provenance["start"],
             "end": provenance["end"], "seconds": provenance["seconds"], "commit": reports.commit_text(provenance["git"]),
             "backend": reports.backend_text(provenance), "runs": provenance["training"]["runs"],
             "seeds": ", ".join(map(str, provenance["training"].get("seeds", []))),
@@ -239,14 +356,14 @@ def build(reports_dir=None, notebook_dir=None):
     reports_dir = Path(reports_dir or paths.ROOT / "reports")
     notebook_dir = Path(notebook_dir or paths.ROOT / "notebooks")
     reports_dir.mkdir(parents=True, exist_ok=True)
-    records, results = load_records(reports_dir), load_results()
+    (records, damaged_records), (results, damaged_results) = load_records(reports_dir), load_results()
     with open(TOLERANCES, newline="") as file:
         rules = list(csv.DictReader(file))
     page = _TEMPLATES.get_template("index.html.j2").render(
         built=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         commit=reports.commit_text(machine.git_state()),
         versions=", ".join(f"{name} {version}" for name, version in reports.versions().items()),
-        studies=_study_rows(notebook_dir, records, results, reports_dir),
+        studies=_study_rows(notebook_dir, records, results, reports_dir, {"records": damaged_records, "results": damaged_results}),
         tolerance_rules=rules,
         reproduction=_reproduction_rows(results),
         provenance=_provenance_rows(records),

@@ -126,13 +126,19 @@ def provenance_html(found, status="ok"):
                                f"trained {training['trained'][0]} to {training['trained'][1]} on {'; '.join(training['devices'])} "
                                f"at commit {'; '.join(training['commits'])})") if training["runs"] else "none",
     }
-    table = "".join(f"<tr><th>{html.escape(name)}</th><td>{html.escape(str(value))}</td></tr>" for name, value in rows.items())
+    table = "".join(f"<tr><th>{_escape(name)}</th><td>{_escape(value)}</td></tr>" for name, value in rows.items())
     kernel = found.get("kernel") or {}
     where = f", {kernel['backend']} backend on {kernel['device']}" if kernel else ""
     summary = (f"Provenance: profile {found['profile']}, commit {commit_text(found['git'])}{where}, "
                f"seeds {seeds}, executed {found['start']} ({found['seconds']:.1f} s). Details")
-    return (f'<div id="provenance" class="provenance"><details><summary>{html.escape(summary)}</summary>'
+    return (f'<div id="provenance" class="provenance"><details><summary>{_escape(summary)}</summary>'
             f'<table>{table}</table></details></div>')
+
+
+def _escape(value):
+    # The block goes into a Markdown cell: a blank line in a value (a history's
+    # device, say) would end its HTML and let the rest be read as Markdown.
+    return html.escape(str(value)).replace("\r", "&#13;").replace("\n", "&#10;")
 
 
 def render(executed, html_path, found, status="ok"):

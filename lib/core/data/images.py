@@ -3,12 +3,18 @@
 A loader looks for its files under the data directory (`lib.paths.data_dir`);
 when they are missing it downloads the official archive and checks its sha256;
 when that fails too it raises one `FileNotFoundError` that names the missing
-file, where it was expected and how to provide it.
+file, where it was expected and how to provide it. Before any work a loader
+checks what it read: integer pixel values 0..255, labels 0..9, matching
+shapes, no empty split; each refusal is a `ValueError` that names the file.
 """
 
 import dataclasses
 import io
+import math
+import operator
 import pickle
+import zipfile
+import zlib
 import tarfile
 from pathlib import Path
 
@@ -16,7 +22,7 @@ import numpy as np
 
 from lib import paths
 from lib.files import sha256
-from lib.core.data.splits import HeldOutSplits, first_per_class, last_per_class
+from lib.core.data.splits import HeldOutSplits, check_labels, first_per_class, last_per_class
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR10_SHA256 = "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"
@@ -57,20 +63,104 @@ class ImageData:
     files: dict  # file name -> {"sha256": ..., "copy": ...}, for provenance
 
 
+class _RefusedPickle(ValueError):
+    """A pickle asked for something a CIFAR-10 file never needs; nothing from it was run."""
+
+
 class _ArrayOnlyUnpickler(pickle.Unpickler):
-    def __init__(self, file, path):
+    """Unpickles numpy arrays, lists, dicts and strings, and no array larger than the file.
+
+    A pickle can call the allowed array constructors with any shape, so a
+    93-byte file could claim gigabytes of uninitialised memory; each array's
+    declared size is checked against the file's size before numpy allocates.
+    """
+
+    def __init__(self, file, path, size):
         super().__init__(file, encoding="bytes")
-        self._path = path
+        self._path, self._size = path, size
+        check = self._check_array
+
+        class ndarray(np.ndarray):  # what the pickle's `numpy.ndarray` becomes
+            def __new__(cls, shape, dtype=float, *args, **kwargs):
+                check(shape, dtype)
+                return super().__new__(cls, shape, dtype, *args, **kwargs)
+
+            def __setstate__(self, state):
+                # (version, shape, dtype, is_fortran, data), or without the version.
+                if isinstance(state, tuple) and len(state) in (4, 5):
+                    check(state[-4], state[-3])
+                super().__setstate__(state)
+
+        self._ndarray = ndarray
+
+    def _check_array(self, shape, dtype):
+        try:
+            dtype = np.dtype(dtype)
+            dimensions = [operator.index(size) for size in (shape if isinstance(shape, (tuple, list)) else (shape,))]
+            nbytes = math.prod(dimensions) * dtype.itemsize
+        except (TypeError, ValueError) as error:
+            raise _RefusedPickle(f"Refusing to unpickle {self._path}: it declares an array of shape {shape!r} "
+                                 f"and dtype {dtype!r} ({error}).") from None
+        if nbytes > self._size:
+            raise _RefusedPickle(
+                f"Refusing to unpickle {self._path}: it declares an array of shape {shape!r} and dtype {dtype} "
+                f"({nbytes:,} bytes), larger than the file ({self._size:,} bytes). Expected arrays whose "
+                "data the file holds; nothing was allocated."
+            )
 
     def find_class(self, module, name):
-        if (module, name) in _ALLOWED_GLOBALS:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(
-            f"Refusing to unpickle {self._path}: it names the global "
-            f"'{module}.{name}', but a CIFAR-10 batch may only contain numpy "
-            "arrays, lists and strings. The file is not a CIFAR-10 batch or "
-            "has been tampered with; nothing from it was run."
-        )
+        if (module, name) not in _ALLOWED_GLOBALS:
+            raise _RefusedPickle(
+                f"Refusing to unpickle {self._path}: it names the global "
+                f"'{module}.{name}', but a CIFAR-10 batch may only contain numpy "
+                "arrays, lists and strings. The file is not a CIFAR-10 batch or "
+                "has been tampered with; nothing from it was run."
+            )
+        if name == "ndarray":
+            return self._ndarray
+        if name == "encode":
+            return self._encode
+        found = super().find_class(module, name)
+        if name == "_reconstruct":
+            def reconstruct(subtype, shape, dtype):
+                self._check_array(shape, dtype)
+                return found(subtype, shape, dtype)
+
+            return reconstruct
+        return found
+
+    def _encode(self, text, encoding):
+        # Python 3 writes bytes as `_codecs.encode(str, "latin1")` in protocol 2; other
+        # codecs ("hex", nested) could grow a few bytes of file into any size.
+        if not isinstance(text, str) or encoding != "latin1":
+            raise _RefusedPickle(f"Refusing to unpickle {self._path}: it calls _codecs.encode with "
+                                 f"encoding {encoding!r}. Expected 'latin1' only, as pickled bytes use.")
+        return text.encode("latin1")
+
+
+def _unpickle(path, kind):
+    """The object pickled in `path`; a damaged or refused file is a ValueError that names it."""
+    raw = path.read_bytes()
+    try:
+        return _ArrayOnlyUnpickler(io.BytesIO(raw), path, len(raw)).load()
+    except _RefusedPickle as error:
+        raise ValueError(str(error)) from None
+    except MemoryError:
+        raise ValueError(f"{path}: out of memory while unpickling it ({len(raw):,} bytes); "
+                         f"it is damaged or not a CIFAR-10 {kind}.") from None
+    except Exception as error:  # whatever a damaged pickle raises (EOFError, UnpicklingError, TypeError, ...)
+        raise ValueError(f"{path} is truncated or not a CIFAR-10 {kind} ({type(error).__name__}: {error}).") from None
+
+
+def _pixels(values, source):
+    """`values` as uint8, after checking they are integers from 0 to 255 (any integer dtype)."""
+    if not np.issubdtype(values.dtype, np.integer):
+        raise ValueError(f"{source}: pixel values must be integers from 0 to 255 (uint8); images already scaled "
+                         f"to [0, 1] are not accepted. Received: dtype {values.dtype}.")
+    if values.size and (values.min() < 0 or values.max() > 255):
+        raise ValueError(f"{source}: pixel values must be integers from 0 to 255. "
+                         f"Received: values from {values.min()} to {values.max()}.")
+    return values.astype(np.uint8, copy=False)
 
 
 def read_cifar_batch(path):
@@ -89,36 +179,47 @@ def read_cifar_batch(path):
 
     Raises:
         FileNotFoundError: the file does not exist.
-        ValueError: the file is truncated, refused or not a CIFAR-10 batch.
+        ValueError: the file is truncated, refused or not a CIFAR-10 batch:
+            pixel values that are not integers 0..255 (images already scaled
+            to [0, 1] included), labels outside 0..9, shapes that do not
+            match, no images, or an array larger than the file.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"CIFAR-10 batch not found: {path}")
-    raw = path.read_bytes()
-    try:
-        batch = _ArrayOnlyUnpickler(io.BytesIO(raw), path).load()
-    except pickle.UnpicklingError as error:
-        if "Refusing" in str(error):
-            raise ValueError(str(error)) from None
-        raise ValueError(f"{path} is truncated or not a CIFAR-10 python batch ({error}).") from None
-    except (EOFError, ValueError, TypeError) as error:
-        raise ValueError(f"{path} is truncated or not a CIFAR-10 python batch ({error}).") from None
+    batch = _unpickle(path, "python batch")
     if not isinstance(batch, dict):
         raise ValueError(f"{path} is not a CIFAR-10 python batch: expected a dict, got {type(batch).__name__}.")
     batch = {key.decode() if isinstance(key, bytes) else key: value for key, value in batch.items()}
     missing = {"data", "labels"} - batch.keys()
     if missing:
         raise ValueError(f"{path} is not a CIFAR-10 python batch: missing keys {sorted(missing)}.")
-    data = np.asarray(batch["data"], dtype=np.uint8)
-    labels = np.asarray(batch["labels"], dtype=np.int64)
-    if data.ndim != 2 or data.shape[1] != 3072 or len(labels) != len(data):
+    try:
+        data, labels = np.asarray(batch["data"]), np.asarray(batch["labels"])
+    except (TypeError, ValueError) as error:  # ragged lists
+        raise ValueError(f"{path} is not a CIFAR-10 python batch: {error}.") from None
+    if data.ndim != 2 or data.shape[1] != 3072 or labels.shape != data.shape[:1]:
         raise ValueError(
             f"{path} is not a CIFAR-10 python batch: data has shape {data.shape} and "
-            f"{len(labels)} labels; expected (N, 3072) and N labels."
+            f"{labels.size} labels; expected (N, 3072) and N labels."
         )
+    data = _pixels(data, f"{path}, data")
+    labels = check_labels(labels, 10, f"{path}, labels")
     # Rows are channel-first (1024 red, 1024 green, 1024 blue values).
     images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
     return images.astype(np.float32) / 255.0, labels
+
+
+def _label_names(path):
+    """The 10 class names in CIFAR-10's `batches.meta`."""
+    meta = _unpickle(path, "batches.meta file")
+    names = meta.get("label_names", meta.get(b"label_names")) if isinstance(meta, dict) else None
+    if not (isinstance(names, (list, tuple)) and len(names) == 10 and all(isinstance(name, (str, bytes)) for name in names)):
+        raise ValueError(f"{path}: `label_names` must be a list of 10 class names. Received: {names!r:.200}.")
+    try:
+        return tuple(name.decode() if isinstance(name, bytes) else name for name in names)
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path}: a class name in `label_names` is not UTF-8 text ({error}).") from None
 
 
 def _download_cifar10(directory):
@@ -198,9 +299,6 @@ def load_cifar10(data_dir=None, train_per_class=None, test_per_class=200, train_
     x_test, y_test = read_cifar_batch(files["test_batch"])
     train = first_per_class(y_train, train_per_class)
     test = first_per_class(y_test, test_per_class)
-    with open(files["batches.meta"], "rb") as file:
-        meta = _ArrayOnlyUnpickler(file, files["batches.meta"]).load()
-    names = meta.get("label_names", meta.get(b"label_names"))
     provenance = {}
     for name, path in files.items():
         if name != "batches.meta":
@@ -211,7 +309,7 @@ def load_cifar10(data_dir=None, train_per_class=None, test_per_class=200, train_
         y_train=y_train[train],
         x_test=x_test[test],
         y_test=y_test[test],
-        class_names=tuple(n.decode() if isinstance(n, bytes) else n for n in names),
+        class_names=_label_names(files["batches.meta"]),
         files=provenance,
     )
 
@@ -302,13 +400,25 @@ def load_mnist(data_dir=None, train_per_class=None, test_per_class=None):
 
     Returns:
         `ImageData` with class names "0" ... "9".
+
+    Raises:
+        ValueError: the file is truncated or damaged, or holds images that
+            are not (N, 28, 28) integers 0..255 (already scaled ones are
+            refused, not divided by 255 again) or labels outside 0..9.
     """
     path = mnist_files(data_dir)["mnist.npz"]
     try:
         with np.load(path, allow_pickle=False) as arrays:
             x_train, y_train, x_test, y_test = (arrays[name] for name in ("x_train", "y_train", "x_test", "y_test"))
-    except (KeyError, ValueError, OSError) as error:
-        raise ValueError(f"{path} is not a keras.datasets MNIST file ({error}); expected sha256 {MNIST_SHA256}.") from None
+    except (KeyError, ValueError, OSError, EOFError, MemoryError, zipfile.BadZipFile, zlib.error) as error:  # damaged or truncated
+        raise ValueError(f"{path} is truncated or not a keras.datasets MNIST file ({type(error).__name__}: {error}); "
+                         f"expected sha256 {MNIST_SHA256}.") from None
+    for split, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
+        if x.ndim != 3 or x.shape[1:] != (28, 28) or y.shape != x.shape[:1]:
+            raise ValueError(f"{path}: x_{split} has shape {x.shape} and y_{split} {y.shape}. "
+                             "Expected (N, 28, 28) images and N labels.")
+    x_train, x_test = _pixels(x_train, f"{path}, x_train"), _pixels(x_test, f"{path}, x_test")
+    y_train, y_test = check_labels(y_train, 10, f"{path}, y_train"), check_labels(y_test, 10, f"{path}, y_test")
     train, test = first_per_class(y_train, train_per_class), first_per_class(y_test, test_per_class)
     digest = sha256(path)
 
@@ -317,9 +427,9 @@ def load_mnist(data_dir=None, train_per_class=None, test_per_class=None):
 
     return ImageData(
         x_train=images(x_train[train]),
-        y_train=y_train[train].astype(np.int64),
+        y_train=y_train[train],
         x_test=images(x_test[test]),
-        y_test=y_test[test].astype(np.int64),
+        y_test=y_test[test],
         class_names=tuple(str(digit) for digit in range(10)),
         files={"mnist.npz": {"sha256": digest, "copy": KNOWN_FILES.get(digest, "user-provided")}},
     )

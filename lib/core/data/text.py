@@ -17,8 +17,10 @@ prediction.
 
 import collections
 import dataclasses
+import io
 import re
 import unicodedata
+from pathlib import Path
 
 import numpy as np
 
@@ -79,35 +81,53 @@ def clean_text(text):
     return " ".join(_NOT_KEPT.sub(" ", folded).split())
 
 
+def _read_utf8(path):
+    """The text of `path` with universal newlines; a byte that is not UTF-8 is a ValueError naming the file and position."""
+    raw = Path(path).read_bytes()
+    try:
+        return io.StringIO(raw.decode("utf-8"), newline=None).read()
+    except UnicodeDecodeError as error:
+        line = raw.count(b"\n", 0, error.start) + 1
+        raise ValueError(f"{path}, line {line} (byte {error.start}): the file is not UTF-8 text ({error.reason}: "
+                         f"{raw[error.start:error.end]!r}). Expected a UTF-8 encoded file.") from None
+
+
 def read_csv(path):
     """Read one DBpedia CSV into labels and raw texts.
 
     Args:
-        path: a file of `label, text` lines; trailing empty fields are ignored.
+        path: a UTF-8 file of `label, text` lines, labels from 1 to 14 (the
+            course's classes); trailing empty fields are ignored.
 
     Returns:
         `(labels, texts)`: int64 array (N,) of the CSV labels and a list of str.
 
     Raises:
-        ValueError: a line has no label, a label that is not an integer, or
-            an empty text; the message names the file and line number.
+        ValueError: the file is empty or not UTF-8, or a line has no label,
+            a label that is not an integer from 1 to 14, or an empty text;
+            the message names the file and line number.
     """
     labels, texts = [], []
-    with open(path, encoding="utf-8") as file:
-        for number, line in enumerate(file, 1):
-            line = line.rstrip("\r\n")
-            if not line.strip():
-                continue
-            label, separator, text = line.partition(",")
-            text = text.rstrip(", ").strip()
-            if not separator or not label.strip():
-                raise ValueError(f"{path}, line {number}: no label; expected 'label, text'. Received: {line[:60]!r}.")
-            if not label.strip().isdigit():
-                raise ValueError(f"{path}, line {number}: the label {label.strip()!r} is not an integer.")
-            if not text:
-                raise ValueError(f"{path}, line {number}: the text is empty.")
-            labels.append(int(label))
-            texts.append(text)
+    low, high = min(DBPEDIA_CLASSES), max(DBPEDIA_CLASSES)
+    for number, line in enumerate(_read_utf8(path).split("\n"), 1):
+        if not line.strip():
+            continue
+        label, separator, text = line.partition(",")
+        label, text = label.strip(), text.rstrip(", ").strip()
+        if not separator or not label:
+            raise ValueError(f"{path}, line {number}: no label; expected 'label, text'. Received: {line[:60]!r}.")
+        if not re.fullmatch(r"[+-]?[0-9]+", label):
+            raise ValueError(f"{path}, line {number}: the label {label!r} is not an integer. "
+                             f"Expected an integer from {low} to {high}.")
+        if not low <= int(label) <= high:
+            raise ValueError(f"{path}, line {number}: the label {label} is outside the course's {high} DBpedia classes. "
+                             f"Expected an integer from {low} to {high}.")
+        if not text:
+            raise ValueError(f"{path}, line {number}: the text is empty.")
+        labels.append(int(label))
+        texts.append(text)
+    if not labels:
+        raise ValueError(f"{path}: no 'label, text' lines; an empty split cannot be trained or evaluated.")
     return np.asarray(labels, dtype=np.int64), texts
 
 
@@ -274,11 +294,16 @@ def split_tokens(tokens, validation_fraction=0.1, test_fraction=0.1):
     return tokens[:train_end], tokens[train_end:validation_end], tokens[validation_end:]
 
 
-def sequence_windows(ids, length):
+def sequence_windows(ids, length, source=None):
     """Non-overlapping windows for next-word prediction.
 
     Window i reads ids[i*length : (i+1)*length] and its targets are the same
     span shifted by one word.
+
+    Args:
+        ids: word ids.
+        length: words per window.
+        source: where the words come from (a file and part), named in errors.
 
     Returns:
         (inputs, targets): int32 arrays of shape (windows, length).
@@ -287,7 +312,8 @@ def sequence_windows(ids, length):
         raise ValueError(f"Invalid value for `length`. Received: length={length!r}. Expected a positive integer.")
     count = (len(ids) - 1) // length
     if count < 1:
-        raise ValueError(f"Too few words ({len(ids)}) for one window of {length} words plus its next word.")
+        raise ValueError(f"{source + ': ' if source else ''}Too few words ({len(ids)}) for one window of {length} "
+                         "words plus its next word.")
     ids = np.asarray(ids, dtype=np.int32)
     inputs = ids[: count * length].reshape(count, length)
     targets = ids[1 : count * length + 1].reshape(count, length)
@@ -317,10 +343,11 @@ def load_shakespeare_words(data_dir=None, sequence_length=32, vocabulary_size=No
         `WordData`.
     """
     files = shakespeare_files(data_dir)
-    train, validation, test = split_tokens(words(files["input.txt"].read_text(encoding="utf-8"), SHAKESPEARE_WORD))
+    train, validation, test = split_tokens(words(_read_utf8(files["input.txt"]), SHAKESPEARE_WORD))
     train, validation, test = train[:train_words], validation[:heldout_words], test[:heldout_words]
     vocabulary = build_vocabulary(train, (UNKNOWN_WORD,), vocabulary_size)
-    parts = [sequence_windows(encode(part, vocabulary, 0), sequence_length) for part in (train, validation, test)]
+    parts = [sequence_windows(encode(tokens, vocabulary, 0), sequence_length, f"{files['input.txt']}, {part} part")
+             for part, tokens in (("training", train), ("validation", validation), ("test", test))]
     digest = sha256(files["input.txt"])
     return WordData(
         x_train=parts[0][0], y_train=parts[0][1], x_test=parts[1][0], y_test=parts[1][1],

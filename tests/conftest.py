@@ -6,6 +6,7 @@ import pytest
 from lib import paths
 from lib.core import runs
 from lib.core.config import RunConfig, Session
+from lib.core.data import images
 
 
 def write_batch(path, data, labels, protocol=4, bytes_keys=False):
@@ -17,6 +18,12 @@ def write_batch(path, data, labels, protocol=4, bytes_keys=False):
     with open(path, "wb") as file:
         pickle.dump(batch, file, protocol=protocol)
     return path
+
+
+@pytest.fixture(autouse=True)
+def no_course_trim_download(monkeypatch):
+    """Tests never reach the internet: the course's test_batch_trim is refused at once (tests/test_downloads.py serves its own)."""
+    monkeypatch.setattr(images, "TRIM_URL", "http://127.0.0.1:9/test_batch_trim")
 
 
 @pytest.fixture

@@ -84,10 +84,11 @@ def test_malformed_line_names_file_and_line(tmp_path, line, message):
         text.load_dbpedia(root)
 
 
-def test_missing_file_names_path_checksum_and_data_dir(tmp_path):
+def test_missing_file_names_path_checksum_and_data_dir(tmp_path, monkeypatch):
+    monkeypatch.setattr(text, "DBPEDIA_URL", "http://127.0.0.1:9/2b/{name}")  # refused at once, offline
     with pytest.raises(FileNotFoundError, match=(
-        rf"DBpedia file train_medium.csv not found at {re.escape(str(tmp_path))}/dbpedia-medium/train_medium.csv\. "
-        r"This course subset has no public download: .*sha256 9c5816b344282bf25b5969c8f4c2ee0d3403d464e4f241ed77f5d6de33187ef5.*DATA_DIR")):
+        rf"DBpedia file train_medium.csv not found at {re.escape(str(tmp_path))}/dbpedia-medium/train_medium.csv, "
+        r"and downloading http://127.0.0.1:9/2b/train_medium.csv failed .*sha256 9c5816b344282bf25b5969c8f4c2ee0d3403d464e4f241ed77f5d6de33187ef5.*DATA_DIR")):
         text.load_dbpedia(tmp_path)
 
 

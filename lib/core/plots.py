@@ -1,38 +1,61 @@
 """Figures: learning curves and feature maps, saved as PNG under `figures/`."""
 
-import contextlib
-import io
-
 import matplotlib
 
 if not matplotlib.get_backend().lower().startswith(("module://", "inline")):
     matplotlib.use("Agg")  # headless runs (make all, tests) have no display
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
 import matplotlib.pyplot as plt
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import MaxNLocator, ScalarFormatter
 import numpy as np
 
 from lib import paths
 from lib.core import history
 
 _LABELS = {"loss": "cost (cross-entropy)", "accuracy": "accuracy"}
+_FEW_POINTS = 20  # up to this many epochs a curve gets markers: a line through one point is invisible
+_MANY_CURVES = 8  # beyond this, colours cannot be told apart and an inside legend covers the data
 
 
 def save(figure, name):
-    """Save `figure` as `figures/<name>.png` and return the path."""
+    """Save `figure` as `figures/<name>.png` (plain tick numbers) and return the path."""
+    _plain_numbers(figure)
     path = paths.figure_dir() / f"{name}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=110, bbox_inches="tight")
     return path
 
 
+def _plain_numbers(figure):
+    """Tick labels without an offset, and no float noise stretched over a whole axis.
+
+    Where values barely vary, matplotlib labels ticks relative to an offset
+    such as `1e-9+9e-2` and autoscales the noise to full height; both read as
+    a real change. Such a y-range is widened to ±1% of its value.
+    """
+    for axes in figure.axes:
+        for axis in (axes.xaxis, axes.yaxis):
+            formatter = axis.get_major_formatter()
+            if isinstance(formatter, ScalarFormatter):
+                formatter.set_useOffset(False)
+        low, high = axes.get_ylim()
+        if axes.lines and axes.get_yscale() == "linear" and high - low < 1e-6 * max(abs(low), abs(high)):
+            middle = (low + high) / 2
+            axes.set_ylim(middle - 0.01 * abs(middle), middle + 0.01 * abs(middle))
+
+
 def _as_list(histories):
     return [histories] if isinstance(histories, dict) else list(histories)
 
 
-def _band(axes, histories, metric, label, **style):
+def _band(axes, histories, metric, label, band=True, **style):
+    """The mean curve over seeds, with a ±1 std band when there are several and `band`."""
     epochs, mean, std = history.mean_curve(histories, metric)
+    if len(epochs) <= _FEW_POINTS:
+        style = {"marker": "o", "markersize": 4, **style}
     (line,) = axes.plot(epochs, mean, label=label, **style)
-    if len(histories) > 1:
+    if band and len(histories) > 1:
         axes.fill_between(epochs, mean - std, mean + std, color=line.get_color(), alpha=0.2, linewidth=0)
 
 
@@ -57,7 +80,7 @@ def learning_curves(histories, metric, title, name):
         _band(axes, histories, prefix + metric, label)
     seeds = f" (mean of {len(histories)} seeds, band ±1 std)" if len(histories) > 1 else ""
     axes.set(xlabel="epoch", ylabel=_LABELS[metric], title=title + seeds)
-    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # whole epochs, even one
     axes.grid(alpha=0.3)
     axes.legend()
     save(figure, name)
@@ -67,20 +90,60 @@ def learning_curves(histories, metric, title, name):
 def compare_curves(groups, metric, title, name, legend_columns=1):
     """One curve (mean over seeds, with band) per labelled group of histories.
 
+    Up to 8 groups share the axes with an inside legend. More groups are
+    ranked by final value: the best is drawn thick and black with its band,
+    the rest thin without bands, and the legend, best first, sits outside on
+    the right.
+
     Args:
         groups: dict label -> history or list of histories.
-        metric: a metric name in the histories, e.g. "test_accuracy".
+        metric: a metric name in the histories, e.g. "test_accuracy"; one
+            ending in "loss" or "perplexity" ranks lowest first.
+        title: figure title.
+        name: file name under `figures/`, without ".png".
+        legend_columns: columns of the inside legend (up to 8 groups).
+            Defaults to 1.
+
+    Returns:
+        The matplotlib figure (also saved).
     """
     figure, axes = plt.subplots(figsize=(7.5, 4.5))
-    colors = plt.cm.viridis(np.linspace(0, 0.95, len(groups))) if len(groups) > 10 else [None] * len(groups)
-    for (label, histories), color in zip(groups.items(), colors):
-        _band(axes, _as_list(histories), metric, str(label), color=color, linewidth=1.2)
+    if len(groups) <= _MANY_CURVES:
+        for label, histories in groups.items():
+            _band(axes, _as_list(histories), metric, str(label), linewidth=1.2)
+        axes.legend(fontsize="small", ncol=legend_columns, loc="best")
+    else:
+        _ranked_curves(axes, groups, metric)
     axes.set(xlabel="epoch", ylabel=metric.replace("_", " "), title=title)
-    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # whole epochs, even one
     axes.grid(alpha=0.3)
-    axes.legend(fontsize="small", ncol=legend_columns, loc="best")
     save(figure, name)
     return figure
+
+
+def _final(histories, metric):
+    """The last finite value of the mean curve (NaN when there is none)."""
+    _, mean, _ = history.mean_curve(_as_list(histories), metric)
+    finite = mean[np.isfinite(mean)]
+    return finite[-1] if len(finite) else np.nan
+
+
+def _ranked_curves(axes, groups, metric):
+    """Many curves ranked best first, the best highlighted, the legend outside the axes."""
+    sign = 1 if metric.endswith(("loss", "perplexity")) else -1
+    finals = {label: _final(histories, metric) for label, histories in groups.items()}
+    ranked = sorted(groups, key=lambda label: (np.isnan(finals[label]), sign * finals[label]))
+    # tab20's dark shades first, then its light ones, so neighbours in the ranking differ;
+    # past 20 curves the line style changes.
+    palette = plt.cm.tab20.colors[0::2] + plt.cm.tab20.colors[1::2]
+    best, *rest = ranked
+    _band(axes, _as_list(groups[best]), metric, f"{best} (best)", color="black", linewidth=2.4, zorder=3)
+    for rank, label in enumerate(rest):
+        _band(axes, _as_list(groups[label]), metric, str(label), band=False, linewidth=1.0,
+              color=palette[rank % 20], linestyle=("-", "--", ":")[rank // 20 % 3])
+    axes.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0,
+                ncol=-(-len(groups) // 25), title=f"final {metric.replace('_', ' ')}, best first",
+                title_fontsize="small")
 
 
 def heatmap(frame, title, name, fmt="{:.3f}"):
@@ -112,10 +175,25 @@ def image(pixels, title, name):
     return path
 
 
-def feature_maps(activations, name):
-    """Each layer's channels as grayscale tiles, one figure per layer (keract).
+def _shared_tiles(figure, axes, tiles, cmap="gray"):
+    """Draw `tiles` on `axes` in one display range, with a colorbar for that range.
 
-    Values are scaled to [0, 1] per layer so the tiles share one display range.
+    Autoscaling each tile would stretch weak channels to full contrast, and a
+    colorbar taken from one tile would misstate the others. Spare axes stay blank.
+    """
+    norm = Normalize(min(float(tile.min()) for tile in tiles), max(float(tile.max()) for tile in tiles))
+    for axis, tile in zip(axes.flat, tiles):
+        axis.imshow(tile, cmap=cmap, norm=norm, interpolation="nearest")
+    for axis in axes.flat:
+        axis.axis("off")
+    figure.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=list(axes.flat), shrink=0.8)
+
+
+def feature_maps(activations, name):
+    """Each layer's channels as grayscale tiles, one figure per layer.
+
+    The tiles of a layer share one display range (the layer's min to max), so
+    a dark tile is a weak channel; the colorbar gives that range.
 
     Args:
         activations: dict of layer name -> array (1, H, W, C).
@@ -125,41 +203,42 @@ def feature_maps(activations, name):
     Returns:
         The list of saved PNG paths, in layer order.
     """
-    import keract  # imports TensorFlow, so only when maps are drawn
-
-    scaled = {}
-    for layer, values in activations.items():
+    saved = []
+    for index, (layer, values) in enumerate(activations.items()):
         if values.ndim != 4 or values.shape[0] != 1:
             raise ValueError(f"Activations of {layer!r} have shape {values.shape}; expected (1, H, W, C).")
-        low, high = float(values.min()), float(values.max())
-        scaled[layer] = (values - low) / (high - low) if high > low else np.zeros_like(values)
-    directory = paths.figure_dir() / name
-    with contextlib.redirect_stdout(io.StringIO()):  # keract prints each layer's shape
-        keract.display_activations(scaled, cmap="gray", save=True, directory=str(directory), fig_size=(7, 7))
-    return [directory / f"{index}_{layer}.png" for index, layer in enumerate(scaled)]
+        count = values.shape[-1]
+        columns = int(np.ceil(np.sqrt(count)))
+        rows = -(-count // columns)
+        figure, axes = plt.subplots(rows, columns, figsize=(7, 6 * rows / columns + 1), squeeze=False)
+        _shared_tiles(figure, axes, [values[0, :, :, channel] for channel in range(count)])
+        figure.suptitle(f"{layer}: {count} channels, one shared range")
+        saved.append(save(figure, f"{name}/{index}_{layer}"))
+        plt.close(figure)  # the notebook shows the PNG; an open figure would show twice
+    return saved
 
 
 def filter_grid(kernel, title, name, columns=8):
-    """A convolution's filters as grayscale tiles, each scaled to its own range.
+    """A convolution's filters as grayscale tiles in one shared range, with a colorbar.
 
     Args:
         kernel: array (height, width, 1, filters), a Conv2D kernel on one channel.
         title: figure title.
         name: file name under `figures/`, without ".png".
+        columns: tiles per row. Defaults to 8.
+
+    Returns:
+        The matplotlib figure (also saved).
     """
     kernel = np.asarray(kernel)
     if kernel.ndim != 4 or kernel.shape[2] != 1:
         raise ValueError(f"Invalid kernel shape {kernel.shape}. Expected (height, width, 1, filters).")
     count = kernel.shape[-1]
     rows = -(-count // columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(1.1 * columns, 1.1 * rows + 0.5), squeeze=False)
-    for index, axis in enumerate(axes.flat):
-        axis.axis("off")
-        if index < count:
-            tile = kernel[:, :, 0, index]
-            low, high = tile.min(), tile.max()
-            axis.imshow((tile - low) / (high - low) if high > low else np.zeros_like(tile), cmap="gray", interpolation="nearest")
-            axis.set_title(str(index), fontsize=7)
+    figure, axes = plt.subplots(rows, columns, figsize=(1.1 * columns + 1, 1.1 * rows + 0.5), squeeze=False)
+    _shared_tiles(figure, axes, [kernel[:, :, 0, index] for index in range(count)])
+    for index, axis in zip(range(count), axes.flat):
+        axis.set_title(str(index), fontsize=7)
     figure.suptitle(title)
     save(figure, name)
     return figure
@@ -198,6 +277,8 @@ def lines(frame, title, name, xlabel, ylabel):
     axes.legend()
     save(figure, name)
     return figure
+
+
 def hyperparameter_effects(table, space, metric, title, name, log=False, cap=None):
     """One panel per hyperparameter: each trial's `metric` against the value it used.
 

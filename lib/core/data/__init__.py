@@ -29,18 +29,18 @@ class Source:
     code: tuple
 
 
-_CIFAR = (images.load_cifar10, images.cifar10_files, images.read_cifar_batch, images._unpickle, images._ArrayOnlyUnpickler,
+_CIFAR = (images.load_cifar10, images.cifar10_files, images.course_test_trim, images.read_cifar_batch, images._unpickle, images._ArrayOnlyUnpickler,
           images._pixels, images._label_names, splits.check_labels, splits.first_per_class)
 SOURCES = {
-    "cifar10": Source(images.load_cifar10, images.cifar10_files, _CIFAR),
+    "cifar10": Source(images.load_cifar10, images.cifar10_files_for(images.load_cifar10), _CIFAR),
     "dbpedia": Source(text.load_dbpedia, text.dbpedia_files, (
         text.load_dbpedia, text.read_csv, text._read_utf8, text.clean_text, text.encode_chars, text.words,
         text.build_vocabulary, text.encode, text.encode_words, splits.first_per_class)),
-    "cifar10_gray": Source(images.load_cifar10_gray, images.cifar10_files,
+    "cifar10_gray": Source(images.load_cifar10_gray, images.cifar10_files_for(images.load_cifar10_gray),
                            (images.load_cifar10_gray, images.to_grayscale_28, *_CIFAR)),
     "mnist": Source(images.load_mnist, images.mnist_files, (
         images.load_mnist, images.mnist_files, images._pixels, splits.check_labels, splits.first_per_class)),
-    "cifar10_search": Source(images.load_cifar10_search, images.cifar10_files,
+    "cifar10_search": Source(images.load_cifar10_search, images.cifar10_files_for(images.load_cifar10_search),
                              (images.load_cifar10_search, splits.last_per_class, *_CIFAR)),
     "shakespeare_words": Source(text.load_shakespeare_words, text.shakespeare_files, (
         text.load_shakespeare_words, text.shakespeare_files, text._read_utf8, text.words, text.split_tokens,

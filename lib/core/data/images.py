@@ -1,14 +1,18 @@
 """Image data sets: CIFAR-10 (as the course uses it, grayscale 28x28, split for a search) and MNIST.
 
 A loader looks for its files under the data directory (`lib.paths.data_dir`);
-when they are missing it downloads the official archive and checks its sha256;
-when that fails too it raises one `FileNotFoundError` that names the missing
-file, where it was expected and how to provide it. Before any work a loader
+when they are missing it downloads the official archive and checks its sha256
+(`fetch.fetch`); when that fails too it raises one `FileNotFoundError` that
+names the missing file, where it was expected and how to provide it. The
+course's CIFAR-10 test set, `test_batch_trim`, is read from the author's pinned
+commit when it can be had (git blob checked), else rebuilt from `test_batch`. Before any work a loader
 checks what it read: integer pixel values 0..255, labels 0..9, matching
 shapes, no empty split; each refusal is a `ValueError` that names the file.
 """
 
 import dataclasses
+import functools
+import inspect
 import io
 import math
 import operator
@@ -22,6 +26,8 @@ import numpy as np
 
 from lib import paths
 from lib.files import sha256
+from lib.core.data import fetch
+from lib.core.data.fetch import git_blob_id
 from lib.core.data.splits import HeldOutSplits, check_labels, first_per_class, last_per_class
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
@@ -31,6 +37,15 @@ CIFAR10_DIR = "cifar-10-batches-py"
 MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
 MNIST_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
 MNIST_FILE = "mnist/mnist.npz"
+# The course's own test set: 2,000 official test images, 200 per class, public at the
+# Study A/B author's pinned commit. Its git blob id is its only published checksum.
+TRIM_URL = ("https://raw.githubusercontent.com/tanchuanxin/cz4042_assignment_2/"
+            "9e47938991e420f958ffa32e0fad665f5cd358bd/2a/test_batch_trim")
+TRIM_GIT_BLOB = "d140768f8ef7c67050662d2902911b1df0d6b337"
+TRIM_PER_CLASS = 200  # `test_per_class` that asks for the course's test set
+TRIM_TIMEOUT_S = 5  # short: offline, the rebuilt test set is used at once
+TRIM_COPY = "course test_batch_trim (pinned commit 9e47938)"
+_TRIM_FAILED = set()  # URLs whose download failed in this process; not tried again
 
 # sha256 of batch files whose origin we know, so reports can say which copy ran.
 KNOWN_FILES = {
@@ -222,28 +237,25 @@ def _label_names(path):
         raise ValueError(f"{path}: a class name in `label_names` is not UTF-8 text ({error}).") from None
 
 
-def _download_cifar10(directory):
-    import keras
-
-    archive = keras.utils.get_file(
-        fname="cifar-10-python.tar.gz",
-        origin=CIFAR10_URL,
-        file_hash=CIFAR10_SHA256,
-        cache_dir=str(directory),
-        cache_subdir="",
-    )
+def _download_cifar10(directory, missing):
+    archive = fetch.fetch(CIFAR10_URL, directory / "cifar-10-python.tar.gz", f"CIFAR-10 file {missing.name}",
+                          sha256=CIFAR10_SHA256, needed=missing, holding=f"{CIFAR10_DIR}/")
     with tarfile.open(archive) as tar:
         # Only what is missing: files already there (a course copy, say) stay as they are.
         members = [member for member in tar.getmembers() if not (Path(directory) / member.name).exists()]
         tar.extractall(directory, members=members, filter="data")
 
 
-def cifar10_files(data_dir=None, train_batches=1, **_subset):
+def cifar10_files(data_dir=None, train_batches=1, test_per_class=TRIM_PER_CLASS, **_subset):
     """Paths of the CIFAR-10 batch files, downloading the archive if any is missing.
 
     Args:
         data_dir: data directory; defaults to `lib.paths.data_dir()`.
         train_batches: how many of `data_batch_1` ... `data_batch_5` are needed.
+        test_per_class: the loader's test images per class; 200 (the default,
+            the course's test set) puts the course's `test_batch_trim` in
+            place of `test_batch` when it is there or downloads, git blob
+            checked (see `course_test_trim`).
         **_subset: the loader's other arguments, which need no files.
 
     Returns:
@@ -260,21 +272,60 @@ def cifar10_files(data_dir=None, train_batches=1, **_subset):
     missing = [path for path in files.values() if not path.is_file()]
     if missing:
         print(f"CIFAR-10 files missing under {directory / CIFAR10_DIR}; downloading {CIFAR10_URL}")
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-            _download_cifar10(directory)
-        except Exception as error:  # any failure ends in the same advice
-            raise FileNotFoundError(
-                f"CIFAR-10 file {missing[0].name} not found at {missing[0]}, and downloading "
-                f"{CIFAR10_URL} failed ({type(error).__name__}: {error}). Download and "
-                f"extract that archive (sha256 {CIFAR10_SHA256}) into {directory}, or "
-                "point DATA_DIR (make DATA_DIR=...) at a directory holding "
-                f"{CIFAR10_DIR}/."
-            ) from None
+        _download_cifar10(directory, missing[0])
         still_missing = [path for path in files.values() if not path.is_file()]
         if still_missing:
             raise FileNotFoundError(f"CIFAR-10 file not found at {still_missing[0]} after extracting {CIFAR10_URL}.")
+    if test_per_class == TRIM_PER_CLASS:
+        trim = course_test_trim(directory / CIFAR10_DIR)
+        if trim is not None:
+            del files["test_batch"]
+            files["test_batch_trim"] = trim
     return files
+
+
+def course_test_trim(folder):
+    """The course's `test_batch_trim` in `folder`, downloaded if missing; `None` when it cannot be had.
+
+    A file there is used only if its git blob id is `TRIM_GIT_BLOB`; a
+    missing one is downloaded from `TRIM_URL` (short timeout) and kept only
+    if it matches. A failure prints one line and is not retried in this
+    process; the caller then rebuilds the test set from `test_batch`.
+
+    Args:
+        folder: the `cifar-10-batches-py` folder.
+
+    Returns:
+        Path of the verified file, or `None`.
+    """
+    path = Path(folder) / "test_batch_trim"
+    if path.is_file():
+        found = git_blob_id(path)
+        if found == TRIM_GIT_BLOB:
+            return path
+        print(f"{path} is not the course's test_batch_trim (git blob {found}, expected {TRIM_GIT_BLOB}); "
+              f"the test set is rebuilt from test_batch instead.")
+        return None
+    if TRIM_URL in _TRIM_FAILED:
+        return None
+    try:
+        return fetch.fetch(TRIM_URL, path, "CIFAR-10 file test_batch_trim", git_blob=TRIM_GIT_BLOB,
+                           holding=f"{CIFAR10_DIR}/test_batch_trim", timeout=TRIM_TIMEOUT_S)
+    except fetch.DownloadFailed as error:
+        _TRIM_FAILED.add(TRIM_URL)
+        print(f"Course test_batch_trim not downloaded from {TRIM_URL} ({error.reason}); "
+              f"rebuilding it from test_batch (first {TRIM_PER_CLASS} images per class).")
+        return None
+
+
+def cifar10_files_for(loader):
+    """`cifar10_files` with the default `test_per_class` of `loader` (a CIFAR-10 loader of this module).
+
+    Whether the course's `test_batch_trim` is among the files depends on
+    `test_per_class`, which each loader defaults differently.
+    """
+    default = inspect.signature(loader).parameters["test_per_class"].default
+    return functools.partial(cifar10_files, test_per_class=default)
 
 
 def load_cifar10(data_dir=None, train_per_class=None, test_per_class=200, train_batches=1):
@@ -285,25 +336,31 @@ def load_cifar10(data_dir=None, train_per_class=None, test_per_class=200, train_
         train_per_class: keep the first N training images of each class;
             `None` (the default) keeps them all.
         test_per_class: keep the first N test images of each class in file
-            order; 200 (the default) rebuilds the course's `test_batch_trim`.
+            order; 200 (the default) is the course's `test_batch_trim`: the
+            course's own file when it is there or downloads (see
+            `course_test_trim`), else rebuilt from `test_batch`. `files` says which.
         train_batches: train on `data_batch_1` ... `data_batch_<n>`; 1 (the
             default) is the course's 10,000 images, 5 all 50,000.
 
     Returns:
         `ImageData`.
     """
-    files = cifar10_files(data_dir, train_batches)
+    files = cifar10_files(data_dir, train_batches, test_per_class)
     batches = [read_cifar_batch(files[f"data_batch_{i}"]) for i in range(1, train_batches + 1)]
     x_train = np.concatenate([images for images, _ in batches])
     y_train = np.concatenate([labels for _, labels in batches])
-    x_test, y_test = read_cifar_batch(files["test_batch"])
+    x_test, y_test = read_cifar_batch(files.get("test_batch_trim", files.get("test_batch")))
     train = first_per_class(y_train, train_per_class)
     test = first_per_class(y_test, test_per_class)
     provenance = {}
     for name, path in files.items():
         if name != "batches.meta":
             digest = sha256(path)
-            provenance[name] = {"sha256": digest, "copy": KNOWN_FILES.get(digest, "official download or user-provided")}
+            provenance[name] = {"sha256": digest, "copy": TRIM_COPY if name == "test_batch_trim" else
+                                KNOWN_FILES.get(digest, "official download or user-provided")}
+    if test_per_class == TRIM_PER_CLASS and "test_batch" in files:
+        provenance["test_batch_trim"] = {"sha256": provenance["test_batch"]["sha256"],
+                                         "copy": f"rebuilt from test_batch (that sha256): first {TRIM_PER_CLASS} images per class"}
     return ImageData(
         x_train=x_train[train],
         y_train=y_train[train],
@@ -370,19 +427,8 @@ def mnist_files(data_dir=None, **_subset):
     """
     path = paths.data_dir(data_dir) / MNIST_FILE
     if not path.is_file():
-        import keras
-
         print(f"MNIST file missing at {path}; downloading {MNIST_URL}")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            keras.utils.get_file(fname=path.name, origin=MNIST_URL, file_hash=MNIST_SHA256,
-                                 cache_dir=str(path.parent), cache_subdir="")
-        except Exception as error:  # any failure ends in the same advice
-            raise FileNotFoundError(
-                f"MNIST file mnist.npz not found at {path}, and downloading {MNIST_URL} failed "
-                f"({type(error).__name__}: {error}). Download it (sha256 {MNIST_SHA256}) to {path}, "
-                f"or point DATA_DIR (make DATA_DIR=...) at a directory holding {MNIST_FILE}."
-            ) from None
+        fetch.fetch(MNIST_URL, path, "MNIST file mnist.npz", sha256=MNIST_SHA256, holding=MNIST_FILE)
     return {"mnist.npz": path}
 
 

@@ -25,11 +25,14 @@ from pathlib import Path
 import numpy as np
 
 from lib import paths
+from lib.core.data import fetch
 from lib.core.data.splits import HeldOutSplits, first_per_class
 from lib.files import sha256
 
 DBPEDIA_DIR = "dbpedia-medium"
-# No public URL serves this course subset: a missing file can only be reported.
+# The course subset as the Study A/B author published it, at a pinned commit; <name> is a key of DBPEDIA_SHA256.
+DBPEDIA_URL = ("https://raw.githubusercontent.com/tanchuanxin/cz4042_assignment_2/"
+               "9e47938991e420f958ffa32e0fad665f5cd358bd/2b/{name}")
 DBPEDIA_SHA256 = {
     "train_medium.csv": "9c5816b344282bf25b5969c8f4c2ee0d3403d464e4f241ed77f5d6de33187ef5",
     "test_medium.csv": "7b00dbd17689f1fbe30473cb3122872a61160fee1d1e70c227d64e4e9a84dc10",
@@ -181,19 +184,21 @@ def encode_words(texts, vocabulary, length=100):
 def dbpedia_files(data_dir=None, **_subset):
     """Paths of `train_medium.csv` and `test_medium.csv` under `<data_dir>/dbpedia-medium/`.
 
+    A missing file is downloaded from the author's pinned commit
+    (`DBPEDIA_URL`) and kept only if its sha256 is the course file's.
+
     Raises:
-        FileNotFoundError: a file is missing (there is no public download);
-            the message names the path, its sha256 and DATA_DIR.
+        FileNotFoundError: a file is missing and the download failed or
+            had the wrong sha256; the message names the path, the URL, the
+            sha256 and DATA_DIR.
     """
     directory = paths.data_dir(data_dir) / DBPEDIA_DIR
     files = {name: directory / name for name in DBPEDIA_SHA256}
     for name, path in files.items():
         if not path.is_file():
-            raise FileNotFoundError(
-                f"DBpedia file {name} not found at {path}. This course subset has no public download: copy "
-                f"the course's {name} (sha256 {DBPEDIA_SHA256[name]}) into {directory}, or point DATA_DIR "
-                f"(make DATA_DIR=...) at a directory holding {DBPEDIA_DIR}/."
-            )
+            url = DBPEDIA_URL.format(name=name)
+            print(f"{path} missing; downloading {url}")
+            fetch.fetch(url, path, f"DBpedia file {name}", sha256=DBPEDIA_SHA256[name], holding=f"{DBPEDIA_DIR}/")
     return files
 
 
@@ -262,21 +267,10 @@ def shakespeare_files(data_dir=None, **_options):
     Raises:
         FileNotFoundError: the file is missing and the download failed.
     """
-    directory = paths.data_dir(data_dir)
-    path = directory / SHAKESPEARE_FILE
+    path = paths.data_dir(data_dir) / SHAKESPEARE_FILE
     if not path.is_file():
         print(f"{path} missing; downloading {SHAKESPEARE_URL}")
-        try:
-            import keras
-
-            keras.utils.get_file(fname="input.txt", origin=SHAKESPEARE_URL, file_hash=SHAKESPEARE_SHA256,
-                                 cache_dir=str(directory), cache_subdir="tinyshakespeare")
-        except Exception as error:  # any failure ends in the same advice
-            raise FileNotFoundError(
-                f"Tiny Shakespeare not found at {path}, and downloading {SHAKESPEARE_URL} failed "
-                f"({type(error).__name__}: {error}). Save that file (sha256 {SHAKESPEARE_SHA256}) as {path}, "
-                "or point DATA_DIR (make DATA_DIR=...) at a directory holding tinyshakespeare/input.txt."
-            ) from None
+        fetch.fetch(SHAKESPEARE_URL, path, "Tiny Shakespeare", sha256=SHAKESPEARE_SHA256, holding=SHAKESPEARE_FILE)
     return {"input.txt": path}
 
 

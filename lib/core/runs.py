@@ -370,8 +370,14 @@ def _code_fingerprint(config):
 
         sources.append(inspect.getsource(device_epochs))
     # Syntax trees, not text: a comment or docstring edit keeps every run's key.
-    trees = [ast.dump(_syntax_tree(source)) for source in sources]
-    return hashlib.sha256("\n".join(trees).encode()).hexdigest()
+    return hashlib.sha256("\n".join(map(_canonical, sources)).encode()).hexdigest()
+
+
+@functools.lru_cache(maxsize=512)
+def _canonical(source):
+    # Keyed by the source text, so an edit misses the cache: keys are computed
+    # for every config, several times, and parsing is most of their cost.
+    return ast.dump(_syntax_tree(source))
 
 
 def _syntax_tree(source):

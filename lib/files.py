@@ -1,10 +1,12 @@
-"""Files written whole or not at all, JSON, and sha256 digests."""
+"""Files written whole or not at all, JSON, sha256 digests, and lock files."""
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import secrets
+import socket
 from pathlib import Path
 
 
@@ -43,3 +45,48 @@ def write_json(path, payload):
     """Write `payload` as JSON to `path` atomically (see `atomic_file`)."""
     with atomic_file(path) as file:
         json.dump(payload, file, indent=1, sort_keys=True, allow_nan=True)
+
+
+@contextlib.contextmanager
+def exclusive(path, waiting=None):
+    """Hold an exclusive advisory lock (`flock`) on the file `path` for the `with` block.
+
+    While held, the file names its holder ({"pid", "host"}); a clean release
+    empties it. The kernel releases the lock when its holder dies, even by
+    SIGKILL, so a dead holder never blocks, but its name stays in the file.
+
+    Args:
+        path: the lock file (created, with its folder).
+        waiting: called with the holder's name (or None) when another
+            process holds the lock, before waiting for it.
+
+    Yields:
+        The name a holder that died left in the file, or None.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if waiting:
+                waiting(_holder(descriptor))
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+        try:
+            left = _holder(descriptor)
+            os.ftruncate(descriptor, 0)
+            os.pwrite(descriptor, json.dumps({"pid": os.getpid(), "host": socket.gethostname()}).encode(), 0)
+            yield left
+        finally:
+            os.ftruncate(descriptor, 0)
+    finally:
+        os.close(descriptor)  # releases the lock
+
+
+def _holder(descriptor):
+    text = os.pread(descriptor, 4096, 0).decode(errors="replace")
+    try:
+        return json.loads(text) if text else None
+    except json.JSONDecodeError:
+        return None

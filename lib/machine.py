@@ -1,8 +1,9 @@
-"""The machine, as seen without Keras: its CPU, its NVIDIA GPUs, the repository's git state."""
+"""The machine, as seen without Keras: its CPU, its NVIDIA GPUs, its processes, the repository's git state."""
 
 import os
 import platform
 import shutil
+import socket
 import subprocess
 
 from lib import paths
@@ -35,6 +36,19 @@ def nvidia_gpus():
     except (OSError, subprocess.TimeoutExpired):
         return []
     return [line.strip() for line in found.stdout.splitlines() if line.strip()] if found.returncode == 0 else []
+
+
+def process_alive(pid, host):
+    """False when process `pid` of `host` is known to be gone; only this host's processes can be checked."""
+    if host != socket.gethostname():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        pass
+    return True
 
 
 def git_state():

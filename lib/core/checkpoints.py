@@ -8,17 +8,15 @@ process dies, even by SIGKILL, so a dead holder never blocks a run.
 """
 
 import contextlib
-import fcntl
 import json
 import os
-import socket
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from lib.files import atomic_file
+from lib import files, machine
 from lib.core.backend import keras
 
 
@@ -32,7 +30,7 @@ def save_state(path, model, record):
     arrays = {f"model_{i}": keras.ops.convert_to_numpy(v) for i, v in enumerate(model.variables)}
     arrays |= {f"optimizer_{i}": keras.ops.convert_to_numpy(v) for i, v in enumerate(model.optimizer.variables)}
     try:
-        with atomic_file(path, "wb") as file:
+        with files.atomic_file(path, "wb") as file:
             np.savez(file, record=np.array(json.dumps(record)), **arrays)
     except OSError as error:  # the write goes to a temporary file: the error names no file, or not this one
         message = f"Could not write the resume state {path}: {error.strerror or error}"
@@ -69,49 +67,19 @@ def load_state(path, model):
     return record
 
 
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 @contextlib.contextmanager
 def run_lock(path, name, progress=True):
-    """Hold an exclusive lock on `path` while training run `name`.
+    """Hold an exclusive lock on `path` while training run `name` (`files.exclusive`).
 
     A second process asking for the same run waits until the first is done
     (and then finds its history). A lock file left by a process that died is
     taken over, and the takeover is reported.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if progress:
-                print(f"[{name}] another process is training this run ({_owner(descriptor)}); waiting for it", flush=True)
-            fcntl.flock(descriptor, fcntl.LOCK_EX)
-        owner = _owner(descriptor)
-        if owner and owner.get("host") == socket.gethostname() and not _alive(owner["pid"]):
-            print(f"[{name}] taking over the lock of process {owner['pid']}, which died without releasing it", file=sys.stderr)
-        os.ftruncate(descriptor, 0)
-        os.pwrite(descriptor, json.dumps({"pid": os.getpid(), "host": socket.gethostname()}).encode(), 0)
+    def waiting(holder):
+        if progress:
+            print(f"[{name}] another process is training this run ({holder}); waiting for it", flush=True)
+
+    with files.exclusive(path, waiting) as left:
+        if left and not machine.process_alive(left.get("pid"), left.get("host")):
+            print(f"[{name}] taking over the lock of process {left['pid']}, which died without releasing it", file=sys.stderr)
         yield
-    finally:
-        os.ftruncate(descriptor, 0)
-        fcntl.flock(descriptor, fcntl.LOCK_UN)
-        os.close(descriptor)
-
-
-def _owner(descriptor):
-    text = os.pread(descriptor, 4096, 0).decode(errors="replace")
-    try:
-        return json.loads(text) if text else None
-    except json.JSONDecodeError:
-        return None

@@ -23,7 +23,6 @@ complete: a failed write (a full disk) keeps the previous report.
 import argparse
 import ast
 import contextlib
-import fcntl
 import json
 import logging
 import os
@@ -113,26 +112,18 @@ def notebook_lock(reports_dir, name):
 
     A second runner asking for the same notebook says that it is busy and
     waits, then finds the report up to date or executes the notebook itself.
-    The lock is an advisory `flock`, which the kernel releases when its holder
+    The lock is `files.exclusive`, which the kernel releases when its holder
     dies, even by SIGKILL; what a dead holder left behind (its scratch folder)
     is removed once the lock is taken.
     """
-    reports_dir = Path(reports_dir)
-    descriptor = os.open(reports_dir / f".{name}.lock", os.O_RDWR | os.O_CREAT, 0o666)
-    try:
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(descriptor, 256, 0).decode(errors="replace") or "another runner"
-            print(f"... {name}: busy, {holder} is executing it; waiting for it", flush=True)
-            fcntl.flock(descriptor, fcntl.LOCK_EX)
-        os.ftruncate(descriptor, 0)
-        os.pwrite(descriptor, f"process {os.getpid()} on {socket.gethostname()}".encode(), 0)
-        for leftover in reports_dir.glob(f".{name}.running-*"):
+    def waiting(holder):
+        who = f"process {holder['pid']} on {holder['host']}" if holder else "another runner"
+        print(f"... {name}: busy, {who} is executing it; waiting for it", flush=True)
+
+    with files.exclusive(Path(reports_dir) / f".{name}.lock", waiting):
+        for leftover in Path(reports_dir).glob(f".{name}.running-*"):
             shutil.rmtree(leftover, ignore_errors=True)
         yield
-    finally:
-        os.close(descriptor)
 
 
 @contextlib.contextmanager

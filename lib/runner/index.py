@@ -23,7 +23,6 @@ import datetime
 import fnmatch
 import json
 import os
-import socket
 import urllib.parse
 from pathlib import Path
 
@@ -261,15 +260,9 @@ def _headline(question, result):
 
 def _run_status(record):
     """A record's status, "interrupted" for a "running" one whose runner (on this host) is gone."""
-    if record["status"] != "running" or record.get("host") != socket.gethostname():
-        return record["status"]
-    try:
-        os.kill(record["pid"], 0)
-    except ProcessLookupError:
+    if record["status"] == "running" and not machine.process_alive(record.get("pid"), record.get("host")):
         return "interrupted"
-    except PermissionError:  # another user's runner
-        pass
-    return "running"
+    return record["status"]
 
 
 def _status(record, result):

@@ -34,12 +34,9 @@ class DownloadFailed(FileNotFoundError):
 
 def git_blob_id(path):
     """Git's blob id of the file at `path`: sha1 of b"blob <size>\\0" followed by its bytes."""
-    path = Path(path)
-    digest = hashlib.sha1(b"blob %d\0" % path.stat().st_size)
+    header = b"blob %d\0" % Path(path).stat().st_size
     with open(path, "rb") as file:
-        for chunk in iter(lambda: file.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(file, lambda: hashlib.sha1(header)).hexdigest()
 
 
 def fetch(url, path, what, *, sha256=None, git_blob=None, needed=None, holding, timeout=TIMEOUT_S):

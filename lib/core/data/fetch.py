@@ -87,3 +87,12 @@ def fetch(url, path, what, *, sha256=None, git_blob=None, needed=None, holding, 
             reason,
         ) from None
     return path
+
+
+def if_missing(url, path, what, *, sha256, holding):
+    """`path`, first downloaded from `url` (see `fetch`) when it is not there, saying so."""
+    path = Path(path)
+    if not path.is_file():
+        print(f"{what} missing at {path}; downloading {url}")
+        fetch(url, path, what, sha256=sha256, holding=holding)
+    return path

@@ -426,10 +426,7 @@ def mnist_files(data_dir=None, **_subset):
         FileNotFoundError: the file is missing and the download failed.
     """
     path = paths.data_dir(data_dir) / MNIST_FILE
-    if not path.is_file():
-        print(f"MNIST file missing at {path}; downloading {MNIST_URL}")
-        fetch.fetch(MNIST_URL, path, "MNIST file mnist.npz", sha256=MNIST_SHA256, holding=MNIST_FILE)
-    return {"mnist.npz": path}
+    return {"mnist.npz": fetch.if_missing(MNIST_URL, path, "MNIST file mnist.npz", sha256=MNIST_SHA256, holding=MNIST_FILE)}
 
 
 def load_mnist(data_dir=None, train_per_class=None, test_per_class=None):

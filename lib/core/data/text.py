@@ -193,13 +193,9 @@ def dbpedia_files(data_dir=None, **_subset):
             sha256 and DATA_DIR.
     """
     directory = paths.data_dir(data_dir) / DBPEDIA_DIR
-    files = {name: directory / name for name in DBPEDIA_SHA256}
-    for name, path in files.items():
-        if not path.is_file():
-            url = DBPEDIA_URL.format(name=name)
-            print(f"{path} missing; downloading {url}")
-            fetch.fetch(url, path, f"DBpedia file {name}", sha256=DBPEDIA_SHA256[name], holding=f"{DBPEDIA_DIR}/")
-    return files
+    return {name: fetch.if_missing(DBPEDIA_URL.format(name=name), directory / name, f"DBpedia file {name}",
+                                   sha256=digest, holding=f"{DBPEDIA_DIR}/")
+            for name, digest in DBPEDIA_SHA256.items()}
 
 
 def load_dbpedia(data_dir=None, encoding="char", train_per_class=None, test_per_class=None, length=100):
@@ -268,10 +264,8 @@ def shakespeare_files(data_dir=None, **_options):
         FileNotFoundError: the file is missing and the download failed.
     """
     path = paths.data_dir(data_dir) / SHAKESPEARE_FILE
-    if not path.is_file():
-        print(f"{path} missing; downloading {SHAKESPEARE_URL}")
-        fetch.fetch(SHAKESPEARE_URL, path, "Tiny Shakespeare", sha256=SHAKESPEARE_SHA256, holding=SHAKESPEARE_FILE)
-    return {"input.txt": path}
+    return {"input.txt": fetch.if_missing(SHAKESPEARE_URL, path, "Tiny Shakespeare", sha256=SHAKESPEARE_SHA256,
+                                          holding=SHAKESPEARE_FILE)}
 
 
 def split_tokens(tokens, validation_fraction=0.1, test_fraction=0.1):

@@ -47,8 +47,8 @@ def test_optimizers():
     assert float(sgd.learning_rate) == pytest.approx(0.001)
     assert isinstance(models.make_optimizer("rmsprop", 0.001), keras.optimizers.RMSprop)
     assert isinstance(models.make_optimizer("adam", 0.001), keras.optimizers.Adam)
-    assert models.make_optimizer("adam", 0.01).clipnorm is None
-    assert models.make_optimizer("adam", 0.01, clipnorm=2.0).clipnorm == pytest.approx(2.0)
+    assert models.make_optimizer("adam", 0.01).clipvalue is None
+    assert models.make_optimizer("adam", 0.01, clipvalue=2.0).clipvalue == pytest.approx(2.0)
 
 
 @pytest.mark.parametrize(

@@ -7,12 +7,17 @@ import pytest
 from lib.studies import results
 
 
-def test_record_saves_numbers_and_returns_the_comparison(session, outputs):
-    comparison = results.record(session, "a_q1", {"test_accuracy_final": 0.5, "test_accuracy_epoch_100": None})
-    assert comparison.loc["test_accuracy_final", "difference"] == pytest.approx(0.5 - 0.5475)
+def test_record_saves_numbers_and_checks_and_returns_the_comparison(session, outputs):
+    comparison = results.record(session, "a_q1", {"test_accuracy_final": 0.5, "test_accuracy_epoch_100": None}, epochs=1000)
+    final = "Q1 (50/60, SGD): test accuracy, final epoch"
+    assert comparison.loc[final, "difference"] == pytest.approx(0.5 - 0.5475)
+    assert comparison.loc[final, "check"].startswith("not comparable yet: smoke profile")
+    assert comparison.loc["Q1 (50/60, SGD): test accuracy, epoch 100", "check"] == "not comparable yet: not measured under this profile"
     saved = json.loads((outputs / "history_dir" / "results" / "smoke" / "a_q1.json").read_text())
     assert saved["status"] == "ran" and saved["profile"] == "smoke"
     assert saved["ours"] == {"test_accuracy_final": 0.5, "test_accuracy_epoch_100": None}
+    assert [check["metric"] for check in saved["checks"]] == ["test_accuracy_final", "test_accuracy_late_mean",
+                                                              "test_accuracy_epoch_50", "test_accuracy_epoch_100"]
 
 
 def test_skip_saves_the_reason(session, outputs):

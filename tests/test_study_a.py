@@ -104,3 +104,14 @@ def test_concurrent_runs_match_sequential_runs(session, monkeypatch, tmp_path):
         assert other.history["config"] == one.history["config"]
         assert other.history["provenance"]["threads"] == one.history["provenance"]["threads"]
         assert other.history["metrics"] == one.history["metrics"]  # bit for bit
+
+
+def test_q3_trains_the_published_pair_unless_asked_for_ours(outputs):
+    assert study_a.q3_channels("quick") == (90, 40) == study_a.PUBLISHED_PAIR
+    study_a.write_best_channels("quick", {"c1": 70, "c2": 60})
+    assert study_a.q3_channels("quick", "ours") == (70, 60)
+    with pytest.raises(ValueError, match=r"Invalid value for `pair`. Received: pair='best'. Expected 'published' or 'ours'."):
+        study_a.q3_channels("quick", "best")
+    models = study_a.all_models(session_for("quick"), [0])
+    assert models["Q3 adam"][0].model_kwargs == {"c1": 90, "c2": 40} and "Q2 best 70/60" in models
+

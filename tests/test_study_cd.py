@@ -79,6 +79,26 @@ def test_activation_statistics_of_known_weights():
     for batch_size in (1, 256):  # accumulating over batches changes nothing
         stats = models.activation_statistics(model, images, ["conv"], batch_size=batch_size)
         assert stats.loc["conv"].tolist() == pytest.approx([values.mean(), values.std(), 1.0, 0.0])
+    # Before the ReLU (as Study C's write-up): channel 1 is 0.5 - x, negative values kept.
+    before = np.concatenate([images.ravel(), 0.5 - images.ravel()])
+    stats = models.activation_statistics(model, images, ["conv"], batch_size=3, before_activation=True)
+    assert stats.loc["conv"].tolist() == pytest.approx([before.mean(), before.std(), 1.0, -0.5])
+    with pytest.raises(ValueError, match=r"`before_activation` needs convolution layers. Received: layer 'conv_input'"):
+        dense = keras.Model(inputs, keras.layers.Dense(1, name="conv_input")(keras.layers.Flatten()(inputs)))
+        models.activation_statistics(dense, images, ["conv_input"], before_activation=True)
+
+
+def test_image_cnn_starter_initialisation():
+    keras.utils.set_random_seed(0)
+    starter = models.build_image_cnn(initializer="starter")
+    for name in ("conv1", "conv2", "fc1", "output"):
+        kernel, bias = (keras.ops.convert_to_numpy(w) for w in starter.get_layer(name).weights)
+        assert np.abs(kernel).max() <= 0.2 + 1e-6 and 0.08 < kernel.std() < 0.1  # truncated at 2 sd of 0.1
+        assert np.all(bias == pytest.approx(0.1))
+    config = study_c.cnn_config(session_for("full"), "sgd_lr_1e-3", initializer="starter")
+    assert config.model_kwargs == {"initializer": "starter"} and study_c.cnn_config(session_for("full"), "sgd_lr_1e-3").model_kwargs == {}
+    with pytest.raises(ValueError, match=r"Unknown initializer: 'he'. Expected one of \('keras', 'starter'\)."):
+        models.build_image_cnn(initializer="he")
 
 
 def test_study_c_runs():
@@ -99,7 +119,8 @@ def test_study_c_runs():
 def test_study_d_grids_share_runs():
     d1, d2, d3 = study_d.lr_batch_configs(session_for("full")), study_d.units_lr_configs(session_for("full")), study_d.lstm_configs(session_for("full"))
     assert (len(d1), len(d2), len(d3)) == (16, 20, 4)
-    assert d1[(1e-3, 128)] == d2[(128, 1e-3)]  # one cached run serves both tables
+    # D2 ran at batch 256 (its 128-unit row is D1's batch-256 row): one cached run serves both tables.
+    assert all(c.batch_size == 256 for c in d2.values()) and d1[(1e-3, 256)] == d2[(128, 1e-3)]
     assert d3[(200, "rmsprop")].model_kwargs == {"cell": "lstm", "units": 200, "num_layers": 1}
     labelled = study_d.all_configs(session_for("full"))
     assert len(labelled) == 40 and len({json.dumps(c.as_dict(), sort_keys=True) for c in labelled.values()}) == 36
@@ -122,8 +143,8 @@ def test_study_d_tables():
     trained = {(1e-3, 32): _run([0.5, 0.6, 0.7, 0.8, 0.9]), (1e-1, 32): _run([0.1, 0.1], "diverged", lr=1e-1),
                (1e-2, 64): _run([0.2] * 5, lr=1e-2)}
     table = study_d.epoch_table(trained, ("lr", "batch"))
-    assert table.loc[(1e-3, 32), "train epoch 5"] == 0.9 and table.loc[(1e-3, 32), "test accuracy"] == 0.9
-    assert np.isnan(table.loc[(1e-1, 32), "train epoch 3"]) and table.loc[(1e-1, 32), "status"] == "diverged"
+    assert table.loc[(1e-3, 32), "train epoch 5 (epoch mean)"] == 0.9 and table.loc[(1e-3, 32), "test accuracy"] == 0.9
+    assert np.isnan(table.loc[(1e-1, 32), "train epoch 3 (epoch mean)"]) and table.loc[(1e-1, 32), "status"] == "diverged"
     assert study_d.collapse_median(trained) == pytest.approx(0.15)
     assert study_d.best_run(trained)[0] == (1e-3, 32)
 

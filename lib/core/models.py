@@ -48,7 +48,13 @@ def build_cifar_cnn(c1=50, c2=60, dropout=0.0, num_classes=10):
     return keras.Model(inputs, outputs, name=f"cifar_cnn_{c1}_{c2}")
 
 
-def build_image_cnn(input_shape=(28, 28, 1), filters=(32, 64), kernel_size=5, dense_units=1024, dropout=0.5, num_classes=10):
+# Weight and bias initialisers of `build_image_cnn`: Keras's defaults, or the
+# TensorFlow "deep MNIST" starter's (truncated normal, std 0.1; biases 0.1).
+IMAGE_CNN_INITIALIZERS = ("keras", "starter")
+
+
+def build_image_cnn(input_shape=(28, 28, 1), filters=(32, 64), kernel_size=5, dense_units=1024, dropout=0.5, num_classes=10,
+                    initializer="keras"):
     """Study C's CNN (the TensorFlow "deep MNIST" network), uncompiled.
 
     conv1 5x5 ReLU -> pool1 max-pool 2 -> conv2 5x5 ReLU -> pool2 max-pool 2
@@ -62,10 +68,16 @@ def build_image_cnn(input_shape=(28, 28, 1), filters=(32, 64), kernel_size=5, de
         dense_units: width of fc1. Defaults to 1024.
         dropout: rate of the dropout after fc1; 0 adds none. Defaults to 0.5.
         num_classes: size of the softmax. Defaults to 10.
+        initializer: "keras" (the default: Glorot-uniform weights, zero
+            biases) or "starter" (the course starter's truncated-normal
+            weights with standard deviation 0.1 and biases 0.1).
 
     Returns:
         A `keras.Model` whose layers are named conv1, pool1, conv2, pool2, fc1, output.
     """
+    checks.choice("initializer", initializer, IMAGE_CNN_INITIALIZERS)
+    init = {} if initializer == "keras" else {"kernel_initializer": keras.initializers.TruncatedNormal(stddev=0.1),
+                                              "bias_initializer": keras.initializers.Constant(0.1)}
     if len(filters) != 2:
         raise ValueError(f"Invalid value for `filters`. Received: filters={filters!r}. Expected two channel counts.")
     for name, value in (("filters[0]", filters[0]), ("filters[1]", filters[1]), ("kernel_size", kernel_size), ("dense_units", dense_units)):
@@ -73,15 +85,15 @@ def build_image_cnn(input_shape=(28, 28, 1), filters=(32, 64), kernel_size=5, de
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"Invalid value for `dropout`. Received: dropout={dropout!r}. Expected a rate in [0, 1).")
     inputs = keras.Input(shape=tuple(input_shape), name="image")
-    x = layers.Conv2D(filters[0], kernel_size, padding="same", activation="relu", name="conv1")(inputs)
+    x = layers.Conv2D(filters[0], kernel_size, padding="same", activation="relu", name="conv1", **init)(inputs)
     x = layers.MaxPooling2D(2, padding="same", name="pool1")(x)
-    x = layers.Conv2D(filters[1], kernel_size, padding="same", activation="relu", name="conv2")(x)
+    x = layers.Conv2D(filters[1], kernel_size, padding="same", activation="relu", name="conv2", **init)(x)
     x = layers.MaxPooling2D(2, padding="same", name="pool2")(x)
     x = layers.Flatten(name="flatten")(x)
-    x = layers.Dense(dense_units, activation="relu", name="fc1")(x)
+    x = layers.Dense(dense_units, activation="relu", name="fc1", **init)(x)
     if dropout:
         x = layers.Dropout(dropout, name="dropout")(x)
-    outputs = layers.Dense(num_classes, activation="softmax", name="output")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="output", **init)(x)
     return keras.Model(inputs, outputs, name="image_cnn")
 
 
@@ -113,15 +125,16 @@ def build_sequence_rnn(cell="simple_rnn", units=128, num_layers=1, input_shape=(
     return keras.Model(inputs, outputs, name=f"{cell}_{num_layers}x{units}")
 
 
-def make_optimizer(name, lr, momentum=0.0, clipnorm=0.0):
+def make_optimizer(name, lr, momentum=0.0, clipvalue=0.0):
     """A Keras optimizer by name.
 
     Args:
         name: one of `OPTIMIZERS` ("sgd", "rmsprop", "adam").
         lr: learning rate.
         momentum: SGD momentum; only valid with "sgd". Defaults to 0.
-        clipnorm: clip each gradient to this L2 norm; 0 (the default) does
-            not clip.
+        clipvalue: clip each gradient element to [-clipvalue, clipvalue]
+            (Keras's `clipvalue`, as Study B's Q6c did); 0 (the default)
+            does not clip.
 
     Returns:
         A `keras.optimizers.Optimizer`.
@@ -132,9 +145,9 @@ def make_optimizer(name, lr, momentum=0.0, clipnorm=0.0):
         raise ValueError(f"Invalid value for `lr`. Received: lr={lr!r}. Expected a positive number.")
     if momentum and name != "sgd":
         raise ValueError(f"`momentum` applies to 'sgd' only. Received: optimizer={name!r}, momentum={momentum!r}.")
-    if not isinstance(clipnorm, (int, float)) or isinstance(clipnorm, bool) or clipnorm < 0:
-        raise ValueError(f"Invalid value for `clipnorm`. Received: clipnorm={clipnorm!r}. Expected a non-negative number (0: no clipping).")
-    clip = {"clipnorm": clipnorm} if clipnorm else {}
+    if not isinstance(clipvalue, (int, float)) or isinstance(clipvalue, bool) or clipvalue < 0:
+        raise ValueError(f"Invalid value for `clipvalue`. Received: clipvalue={clipvalue!r}. Expected a non-negative number (0: no clipping).")
+    clip = {"clipvalue": clipvalue} if clipvalue else {}
     if name == "sgd":
         return keras.optimizers.SGD(learning_rate=lr, momentum=momentum, **clip)
     if name == "rmsprop":
@@ -305,11 +318,12 @@ def _text_rnn(ids, x, cell, units, num_layers, dropout, num_classes, name):
     return keras.Model(ids, outputs, name=name)
 
 
-def build_char_rnn(cell="gru", units=20, num_layers=1, dropout=0.0, num_classes=14, length=100):
+def build_char_rnn(cell="gru", units=20, num_layers=1, dropout=0.0, num_classes=14, length=100, mask_padding=False):
     """Study B Q3 (and Q5, Q6): a recurrent net over one-hot characters (uncompiled).
 
-    One-hot characters (padding id 0 masked) -> `num_layers` stacked cells of
-    `units` -> the last state -> dense softmax.
+    One-hot characters -> `num_layers` stacked cells of `units` -> the last
+    state -> dense softmax. As in the original, the padding (id 0) is fed to
+    the cells like any character unless `mask_padding`.
 
     Args:
         cell: "gru" (the default), "lstm" or "simple_rnn" (vanilla RNN).
@@ -318,25 +332,30 @@ def build_char_rnn(cell="gru", units=20, num_layers=1, dropout=0.0, num_classes=
         dropout: rate of a dropout after each recurrent layer; 0 (the default) adds none.
         num_classes: size of the softmax. Defaults to 14.
         length: characters per text. Defaults to 100.
+        mask_padding: skip the padding steps (Keras masking), so the last
+            state is that of the last character; False (the default) as
+            the original.
 
     Returns:
         A `keras.Model` from ids (N, length) to class probabilities.
     """
     checks.positive_int("length", length)
     ids = keras.Input(shape=(length,), dtype="int32", name="characters")
-    x = OneHot(CHARACTERS, mask_zero=True, name="one_hot")(ids)
+    x = OneHot(CHARACTERS, mask_zero=bool(mask_padding), name="one_hot")(ids)
     return _text_rnn(ids, x, cell, units, num_layers, dropout, num_classes, f"char_{cell}")
 
 
-def build_word_rnn(vocabulary_size, cell="gru", units=20, num_layers=1, dropout=0.0, embedding_size=20, num_classes=14, length=100):
+def build_word_rnn(vocabulary_size, cell="gru", units=20, num_layers=1, dropout=0.0, embedding_size=20, num_classes=14, length=100,
+                   mask_padding=False):
     """Study B Q4 (and Q5, Q6): a recurrent net over word embeddings (uncompiled).
 
-    Embedding 20 (padding id 0 masked) -> `num_layers` stacked cells of
-    `units` -> the last state -> dense softmax.
+    Embedding 20 -> `num_layers` stacked cells of `units` -> the last state
+    -> dense softmax. As in the original, the padding (id 0) is fed to the
+    cells like any word unless `mask_padding`.
 
     Args:
         vocabulary_size: number of word ids (padding and out-of-vocabulary included).
-        cell, units, num_layers, dropout, num_classes, length: as `build_char_rnn`.
+        cell, units, num_layers, dropout, num_classes, length, mask_padding: as `build_char_rnn`.
         embedding_size: embedding width. Defaults to 20.
 
     Returns:
@@ -345,9 +364,9 @@ def build_word_rnn(vocabulary_size, cell="gru", units=20, num_layers=1, dropout=
     for name, value in (("vocabulary_size", vocabulary_size), ("embedding_size", embedding_size), ("length", length)):
         checks.positive_int(name, value)
     ids = keras.Input(shape=(length,), dtype="int32", name="words")
-    x = layers.Embedding(vocabulary_size, embedding_size, mask_zero=True, name="embedding")(ids)
+    x = layers.Embedding(vocabulary_size, embedding_size, mask_zero=bool(mask_padding), name="embedding")(ids)
     return _text_rnn(ids, x, cell, units, num_layers, dropout, num_classes, f"word_{cell}")
-def activation_statistics(model, images, layer_names, batch_size=256):
+def activation_statistics(model, images, layer_names, batch_size=256, before_activation=False):
     """Mean, standard deviation, maximum and minimum of each named layer's outputs.
 
     Each statistic is over every value of the layer's output on `images`
@@ -359,6 +378,9 @@ def activation_statistics(model, images, layer_names, batch_size=256):
         images: array of model inputs.
         layer_names: names of the layers to summarise.
         batch_size: examples per forward pass. Defaults to 256.
+        before_activation: summarise each convolution's output before its
+            activation (kernel and bias applied, ReLU not), as Study C's
+            write-up did. Defaults to False (the layer's output).
 
     Returns:
         pandas DataFrame indexed by layer with columns mean, std, max, min.
@@ -366,11 +388,20 @@ def activation_statistics(model, images, layer_names, batch_size=256):
     import numpy as np
     import pandas as pd
 
-    extractor = keras.Model(model.input, [model.get_layer(name).output for name in layer_names])
+    chosen = [model.get_layer(name) for name in layer_names]
+    if before_activation:
+        for layer in chosen:
+            if not hasattr(layer, "convolution_op"):
+                raise ValueError(f"`before_activation` needs convolution layers. Received: layer {layer.name!r} ({type(layer).__name__}).")
+        extractor = keras.Model(model.input, [layer.input for layer in chosen])
+    else:
+        extractor = keras.Model(model.input, [layer.output for layer in chosen])
     totals = {name: {"count": 0, "sum": 0.0, "squares": 0.0, "max": -np.inf, "min": np.inf} for name in layer_names}
     for start in range(0, len(images), batch_size):
         outputs = extractor(images[start : start + batch_size], training=False)
         outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+        if before_activation:
+            outputs = [layer.convolution_op(x, layer.kernel) + (layer.bias if layer.use_bias else 0.0) for layer, x in zip(chosen, outputs)]
         for name, value in zip(layer_names, outputs):
             value = keras.ops.convert_to_numpy(value).astype(np.float64)
             total = totals[name]

@@ -59,7 +59,13 @@ def _band(axes, histories, metric, label, band=True, **style):
         axes.fill_between(epochs, mean - std, mean + std, color=line.get_color(), alpha=0.2, linewidth=0)
 
 
-def learning_curves(histories, metric, title, name):
+def _published(axes, curve, metric, label, color=None, epochs=None):
+    """A published curve (lib/studies/curves.Curve) dashed, up to `epochs` when given, labelled as published."""
+    values = curve.metrics[metric if metric.startswith("test_") else f"train_{metric}"][:epochs]
+    axes.plot(range(1, len(values) + 1), values, linestyle="--", linewidth=1.0, color=color, alpha=0.8, label=label)
+
+
+def learning_curves(histories, metric, title, name, published=None):
     """Training and test `metric` ("loss" or "accuracy") against epochs in one figure.
 
     Args:
@@ -68,6 +74,9 @@ def learning_curves(histories, metric, title, name):
         metric: "loss" or "accuracy".
         title: figure title.
         name: file name under `figures/`, without ".png".
+        published: the published run of the same settings
+            (`lib.studies.curves.Curve`), drawn dashed beside ours up to
+            our last epoch; None draws ours only.
 
     Returns:
         The matplotlib figure (also saved).
@@ -77,7 +86,11 @@ def learning_curves(histories, metric, title, name):
     histories = _as_list(histories)
     figure, axes = plt.subplots(figsize=(6.4, 4))
     for prefix, label in (("", "training"), ("test_", "test")):
-        _band(axes, histories, prefix + metric, label)
+        _band(axes, histories, prefix + metric, label if published is None else f"ours, {label}")
+    if published is not None:
+        longest = max(len(h["epoch"]) for h in histories)
+        for prefix, label, color in (("", "training", "C0"), ("test_", "test", "C1")):
+            _published(axes, published, prefix + metric, f"published, {label}", color, longest)
     seeds = f" (mean of {len(histories)} seeds, band ±1 std)" if len(histories) > 1 else ""
     axes.set(xlabel="epoch", ylabel=_LABELS[metric], title=title + seeds)
     axes.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # whole epochs, even one
@@ -87,7 +100,7 @@ def learning_curves(histories, metric, title, name):
     return figure
 
 
-def compare_curves(groups, metric, title, name, legend_columns=1):
+def compare_curves(groups, metric, title, name, legend_columns=1, published=None):
     """One curve (mean over seeds, with band) per labelled group of histories.
 
     Up to 8 groups share the axes with an inside legend. More groups are
@@ -103,14 +116,20 @@ def compare_curves(groups, metric, title, name, legend_columns=1):
         name: file name under `figures/`, without ".png".
         legend_columns: columns of the inside legend (up to 8 groups).
             Defaults to 1.
+        published: dict label -> the published run of that group
+            (`lib.studies.curves.Curve`), drawn dashed in the group's
+            colour up to the longest of ours (up to 8 groups).
 
     Returns:
         The matplotlib figure (also saved).
     """
     figure, axes = plt.subplots(figsize=(7.5, 4.5))
     if len(groups) <= _MANY_CURVES:
-        for label, histories in groups.items():
-            _band(axes, _as_list(histories), metric, str(label), linewidth=1.2)
+        longest = max(len(history.mean_curve(_as_list(h), metric)[0]) for h in groups.values())
+        for index, (label, histories) in enumerate(groups.items()):
+            _band(axes, _as_list(histories), metric, str(label), linewidth=1.2, color=f"C{index}")
+            if published and label in published:
+                _published(axes, published[label], metric, f"{label}, published", f"C{index}", longest)
         axes.legend(fontsize="small", ncol=legend_columns, loc="best")
     else:
         _ranked_curves(axes, groups, metric)
@@ -144,6 +163,46 @@ def _ranked_curves(axes, groups, metric):
     axes.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0,
                 ncol=-(-len(groups) // 25), title=f"final {metric.replace('_', ' ')}, best first",
                 title_fontsize="small")
+
+
+def small_multiples(groups, metric, title, name, published=None, columns=5):
+    """One small panel per labelled group: our mean curve and, dashed, the published one.
+
+    Many curves on one pair of axes cannot be told apart; panels with shared
+    axes can, and each sets ours beside the published run of its settings.
+
+    Args:
+        groups: dict label -> history or list of histories (seeds).
+        metric: a metric name in the histories, e.g. "test_accuracy".
+        title: figure title.
+        name: file name under `figures/`, without ".png".
+        published: dict label -> `lib.studies.curves.Curve`, drawn up to
+            the longest of ours.
+        columns: panels per row. Defaults to 5.
+
+    Returns:
+        The matplotlib figure (also saved).
+    """
+    rows = -(-len(groups) // columns)
+    figure, grid = plt.subplots(rows, columns, figsize=(2.3 * columns, 1.9 * rows + 0.6), sharex=True, sharey=True,
+                                squeeze=False)
+    longest = max(len(history.mean_curve(_as_list(h), metric)[0]) for h in groups.values())
+    for axes, (label, histories) in zip(grid.flat, groups.items()):
+        _band(axes, _as_list(histories), metric, "ours", color="C0", linewidth=1.2)
+        if published and label in published:
+            _published(axes, published[label], metric, "published", "C1", longest)
+        axes.set_title(str(label), fontsize="small")
+        axes.grid(alpha=0.3)
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    for axes in list(grid.flat)[len(groups):]:
+        axes.set_visible(False)
+    handles, labels = grid.flat[0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="upper right", fontsize="small", ncol=2)
+    figure.suptitle(title)
+    figure.supxlabel("epoch")
+    figure.supylabel(metric.replace("_", " "))
+    save(figure, name)
+    return figure
 
 
 def heatmap(frame, title, name, fmt="{:.3f}"):

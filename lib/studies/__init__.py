@@ -15,10 +15,10 @@ does not import Keras.
 from lib.studies import a, b, c, d, e
 
 STUDIES = {"a": a, "b": b, "c": c, "d": d, "e": e}
-# Unless a study says otherwise (its CAVEATS).
+# Unless a study says otherwise (its CAVEATS). Other profiles are compared
+# epoch by epoch where they fall short (lib/studies/reproduction.py).
 CAVEATS = {
-    "smoke": "smoke profile: a few images and epochs, to test the code; not comparable with published numbers",
-    "quick": "quick profile: fewer epochs than published; not comparable with published numbers",
+    "smoke": "smoke profile: a few images and epochs, to test the code",
 }
 
 
@@ -29,6 +29,10 @@ def cpu_hours(notebook):
 
 
 def caveat(question, profile):
-    """Why `question`'s numbers under `profile` cannot be compared with the published ones, or None."""
+    """Why `question`'s numbers under `profile` cannot be compared with the published ones, or None.
+
+    A study's `shortfall(session, question)`, where it has one, can say more
+    from the data it found (`results.shortfall`).
+    """
     study = STUDIES.get(question.split("_", 1)[0])
     return getattr(study, "CAVEATS", {}).get(profile) or CAVEATS.get(profile)

@@ -12,6 +12,7 @@ import numpy as np
 from lib import files, paths
 from lib.core import history
 from lib.core.config import RunConfig, profile_settings
+from lib.studies import curves, reproduction
 
 # Scale per profile: smoke runs in seconds for tests, quick gives meaningful
 # numbers on a CPU in minutes, full is the study as published (for a GPU).
@@ -52,6 +53,9 @@ C2_CHANNELS = (20, 40, 60, 80, 100)
 LR = 0.001
 BATCH_SIZE = 128
 
+# The pair the published Q3 used (the author's Q2 pick): its curves compare
+# like with like only against runs of this pair.
+PUBLISHED_PAIR = (90, 40)
 # Q3's variants of the Q1 training, keyword arguments of `config`.
 VARIANTS = {
     "momentum": {"optimizer": "sgd", "momentum": 0.1},
@@ -94,6 +98,26 @@ def grid_configs(session, seeds, epochs=None):
         (c1, c2): [config(session, c1, c2, seed=seed, epochs=epochs, scale="a_grid") for seed in seeds]
         for c1, c2 in itertools.product(C1_CHANNELS, C2_CHANNELS)
     }
+
+
+# The published curve of each Q3 variant (lib/studies/curves.py).
+VARIANT_CURVES = {"momentum": "2a/q3_model_90_40_SGD-momentum", "rmsprop": "2a/q3_model_90_40_RMSProp",
+                  "adam": "2a/q3_model_90_40_Adam", "dropout": "2a/q3_model_90_40_SGD_dropout"}
+
+
+def grid_curve(c1, c2):
+    """The published curve of the grid cell c1/c2."""
+    return f"2a/q2_model_{c1}_{c2}"
+
+
+def q3_channels(profile, pair="published"):
+    """Q3's channels: the published pair (`PUBLISHED_PAIR`), or "ours", the pair our Q2 picked under `profile`."""
+    if pair == "published":
+        return PUBLISHED_PAIR
+    if pair == "ours":
+        best = read_best_channels(profile)
+        return best["c1"], best["c2"]
+    raise ValueError(f"Invalid value for `pair`. Received: pair={pair!r}. Expected 'published' or 'ours'.")
 
 
 def variant_configs(session, c1, c2, seeds, epochs=None):
@@ -144,16 +168,17 @@ def grid_table(summaries, field):
     return frame
 
 
-def all_models(session, seeds, epochs=None):
+def all_models(session, seeds, epochs=None, pair="published"):
     """Q4: every model of Q1-Q3 as {label: [RunConfig per seed]}.
 
-    Q2's entry is the grid cell Q2 picked, trained as in the grid.
+    Q2's entry is the grid cell Q2 picked, trained as in the grid; Q3's
+    are the variants at `q3_channels(profile, pair)`, as Q3 trained them.
     """
     best = read_best_channels(session.profile)
     models = {"Q1 SGD 50/60": [config(session, seed=seed, epochs=epochs) for seed in seeds]}
     grid_cell = (best["c1"], best["c2"])
     models[f"Q2 best {grid_cell[0]}/{grid_cell[1]}"] = grid_configs(session, seeds, epochs)[grid_cell]
-    for name, configs in variant_configs(session, best["c1"], best["c2"], seeds, epochs).items():
+    for name, configs in variant_configs(session, *q3_channels(session.profile, pair), seeds, epochs).items():
         models[f"Q3 {name}"] = configs
     return models
 
@@ -196,3 +221,41 @@ def discussion(histories):
         else:
             lines.append(f"{label}: the test loss is still at or near its lowest at epoch {epochs[-1]} (no overfitting yet).")
     return "\n\n".join(lines)
+
+
+def early_gaps(histories, epoch):
+    """Q2: each cell's test accuracy at `epoch` beside its published run's, both averaged over the epochs around it.
+
+    Args:
+        histories: dict (c1, c2) -> list of histories (seeds).
+        epoch: the epoch to compare at.
+
+    Returns:
+        pandas DataFrame indexed by (C1, C2): ours (mean over seeds), published, difference.
+    """
+    import pandas as pd
+
+    rows = {}
+    for (c1, c2), group in histories.items():
+        theirs = curves.curve(grid_curve(c1, c2))
+        span = reproduction.window(epoch, min(epoch, theirs.epochs))
+        ours = np.mean([np.mean([h["metrics"]["test_accuracy"][e - 1] for e in span]) for h in group])
+        published_value = np.mean([theirs.metrics["test_accuracy"][e - 1] for e in span])
+        rows[(c1, c2)] = {"ours": ours, "published": published_value, "difference": ours - published_value}
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index.names = ["C1", "C2"]
+    return frame
+
+
+def seed_spread(histories, epoch):
+    """Standard deviation over seeds of the test accuracy around `epoch` (the same window as `early_gaps`)."""
+    span = reproduction.window(epoch, epoch)
+    return float(np.std([np.mean([h["metrics"]["test_accuracy"][e - 1] for e in span]) for h in histories], ddof=1))
+
+
+def published_repeat_gap(epoch):
+    """How far apart two published runs of the same settings are around `epoch`: Q1's and Q2's 50/60 runs."""
+    span = reproduction.window(epoch, epoch)
+    q1, q2 = (curves.curve(name).metrics["test_accuracy"] for name in ("2a/q1_model_50_60", grid_curve(50, 60)))
+    return float(np.mean([q1[e - 1] for e in span]) - np.mean([q2[e - 1] for e in span]))
+

@@ -10,33 +10,38 @@ import numpy as np
 from lib.core import data, history
 from lib.core.data import text
 from lib.core.config import RunConfig, profile_settings
-from lib.studies import published
+from lib.studies import curves, published
 
-# Scale per profile: the CNNs (about 1 s per epoch on a 2-core CPU) get more
-# quick epochs than the RNNs; full is the course's 250 epochs.
+# Scale per profile. The CNNs train the published 250 epochs under quick too
+# (well under a second per epoch on a 2-core CPU); the RNNs train 100 epochs
+# under full, as published. "b_cnn_adam" is the length of our extra Adam
+# runs of the CNNs beside the original SGD ones.
 _SMOKE = {"train_per_class": 5, "test_per_class": 2}
 PROFILES = {
-    "smoke": {"b_cnn": {"epochs": 2, "seeds": 1, "data_kwargs": _SMOKE}, "b_rnn": {"epochs": 2, "seeds": 1, "data_kwargs": _SMOKE}},
-    "quick": {"b_cnn": {"epochs": 40, "seeds": 1, "data_kwargs": {}}, "b_rnn": {"epochs": 20, "seeds": 1, "data_kwargs": {}}},
-    "full": {"b_cnn": {"epochs": 250, "seeds": 1, "data_kwargs": {}}, "b_rnn": {"epochs": 250, "seeds": 1, "data_kwargs": {}}},
+    "smoke": {scale: {"epochs": 2, "seeds": 1, "data_kwargs": _SMOKE} for scale in ("b_cnn", "b_cnn_adam", "b_rnn")},
+    "quick": {"b_cnn": {"epochs": 250, "seeds": 1, "data_kwargs": {}}, "b_cnn_adam": {"epochs": 50, "seeds": 1, "data_kwargs": {}},
+              "b_rnn": {"epochs": 20, "seeds": 1, "data_kwargs": {}}},
+    "full": {"b_cnn": {"epochs": 250, "seeds": 1, "data_kwargs": {}}, "b_cnn_adam": {"epochs": 250, "seeds": 1, "data_kwargs": {}},
+             "b_rnn": {"epochs": 100, "seeds": 1, "data_kwargs": {}}},
 }
-# Hours each notebook needs under the full profile on a 2-core CPU: 250
-# epochs x the seconds per epoch measured there (under load from other
-# jobs): char CNN 1.4, word CNN 2.2, char GRU 8.1, word GRU 6.8, LSTM 5.3,
-# vanilla RNN 3.0, two-layer GRU 8.3.
+# Hours each notebook needs under the full profile on a 2-core CPU: epochs x
+# the seconds per epoch measured idle there (masked models; issue 19): char
+# CNN 0.6, char GRU 1.3, word GRU 1.15, two-layer GRU 2.2; LSTM and vanilla
+# RNN taken as a GRU's. Each notebook's runs are listed beside it.
 CPU_HOURS = {
-    "b_q1_char_cnn": 0.1,
-    "b_q2_word_cnn": 0.15,
-    "b_q3_char_rnn": 0.56,
-    "b_q4_word_rnn": 0.47,
-    "b_q5_dropout": 1.3,  # the four models again, with dropout
-    "b_q6_rnn_variants": 3.3,  # 8 runs: vanilla RNN, LSTM, 2-layer GRU, clipping, char and word
+    "b_q1_char_cnn": 0.09,  # SGD and Adam, 250 epochs each
+    "b_q2_word_cnn": 0.09,
+    "b_q3_char_rnn": 0.08,  # original and masked padding, 100 epochs each
+    "b_q4_word_rnn": 0.07,
+    "b_q5_dropout": 0.16,  # the four models with dropout
+    "b_q6_rnn_variants": 0.35,  # 6 runs beyond Q3's and Q4's GRUs
 }
 LR = 0.01
 BATCH_SIZE = 128
-OPTIMIZER = "adam"  # see the notebooks' title cells for why
+# The original's optimizers (ORIGINALS.md): SGD for the CNNs, Adam for the RNNs.
+OPTIMIZERS = {"cnn": "sgd", "rnn": "adam"}
 DROPOUT = 0.5
-CLIPNORM = 2.0
+CLIPVALUE = 2.0
 
 # model name -> (question, label, encoding)
 BASE_MODELS = {
@@ -45,13 +50,34 @@ BASE_MODELS = {
     "char_rnn": ("b_q3", "char GRU", "char"),
     "word_rnn": ("b_q4", "word GRU", "word"),
 }
+# The published curve of each model and Q5/Q6 variant (lib/studies/curves.py).
+CURVES = {
+    "char_cnn": "2b/q1_char_cnn", "word_cnn": "2b/q2_word_cnn",
+    "char_rnn": "2b/q3_char_rnn_gru", "word_rnn": "2b/q4_word_rnn_gru",
+    ("char_cnn", "dropout"): "2b/q5_1_char_cnn_dropout", ("word_cnn", "dropout"): "2b/q5_2_word_cnn_dropout",
+    ("char_rnn", "dropout"): "2b/q5_3_char_rnn_gru_dropout", ("word_rnn", "dropout"): "2b/q5_4_word_rnn_gru_dropout",
+    ("char_rnn", "simple_rnn"): "2b/q6_a_i_1_char_rnn_vanilla", ("word_rnn", "simple_rnn"): "2b/q6_a_i_2_word_rnn_vanilla",
+    ("char_rnn", "lstm"): "2b/q6_a_ii_1_char_rnn_lstm", ("word_rnn", "lstm"): "2b/q6_a_ii_2_word_rnn_lstm",
+    ("char_rnn", "gru_2_layers"): "2b/q6_b_1_char_rnn_gru_two_layer", ("word_rnn", "gru_2_layers"): "2b/q6_b_2_word_rnn_gru_two_layer",
+    ("char_rnn", "gru_clipvalue_2"): "2b/q6_c_1_char_rnn_gru_gradient_clipping",
+    ("word_rnn", "gru_clipvalue_2"): "2b/q6_c_2_word_rnn_gru_gradient_clipping",
+}
 # Q6's variants of the GRU nets, keyword arguments of `config`.
 RNN_VARIANTS = {
     "gru": {},
     "simple_rnn": {"cell": "simple_rnn"},
     "lstm": {"cell": "lstm"},
     "gru_2_layers": {"num_layers": 2},
-    "gru_clipnorm_2": {"clipnorm": CLIPNORM},
+    "gru_clipvalue_2": {"clipvalue": CLIPVALUE},
+}
+VARIANT_LABELS = {"gru": "GRU", "simple_rnn": "vanilla RNN", "lstm": "LSTM", "gru_2_layers": "GRU, two layers",
+                  "gru_clipvalue_2": "GRU, clipped at value 2"}
+# Our extra run beside each original model: (label, keyword arguments of `config`).
+OURS = {
+    "char_cnn": ("Adam (ours)", {"optimizer": "adam"}),
+    "word_cnn": ("Adam (ours)", {"optimizer": "adam"}),
+    "char_rnn": ("masked padding (ours)", {"mask_padding": True}),
+    "word_rnn": ("masked padding (ours)", {"mask_padding": True}),
 }
 
 
@@ -72,8 +98,9 @@ def load(session, model):
     return data.load("dbpedia", data_kwargs(session.profile, model), session.data_dir)
 
 
-def config(session, model, seed=0, epochs=None, dropout=0.0, cell="gru", num_layers=1, clipnorm=0.0):
-    """The `RunConfig` of one Study B run (Adam, lr 0.01, batch 128).
+def config(session, model, seed=0, epochs=None, dropout=0.0, cell="gru", num_layers=1, clipvalue=0.0, optimizer=None,
+           mask_padding=False):
+    """The `RunConfig` of one Study B run: the original's settings unless told otherwise.
 
     Args:
         session: what `runs.setup` returned (profile and data directory).
@@ -82,24 +109,39 @@ def config(session, model, seed=0, epochs=None, dropout=0.0, cell="gru", num_lay
         epochs: overrides the profile's epochs.
         dropout: dropout rate before the softmax (and after each recurrent layer).
         cell, num_layers: recurrent cell and depth (RNN models only).
-        clipnorm: gradient clipping norm; 0 does not clip.
+        clipvalue: clip each gradient element to ±clipvalue; 0 does not clip.
+        optimizer: None for the original's (`OPTIMIZERS`: SGD for the CNNs,
+            Adam for the RNNs), else one of lib.core.config.OPTIMIZERS. An
+            Adam CNN trains the "b_cnn_adam" length.
+        mask_padding: skip the padding steps (RNN models only); the original did not.
     """
     _check_model(model)
     is_rnn = model.endswith("rnn")
-    if not is_rnn and (cell, num_layers) != ("gru", 1):
-        raise ValueError(f"`cell` and `num_layers` apply to RNN models only. Received: model={model!r}, cell={cell!r}, num_layers={num_layers!r}.")
-    settings = profile_settings(PROFILES, session.profile, "b_rnn" if is_rnn else "b_cnn", epochs)
+    if not is_rnn and (cell, num_layers, mask_padding) != ("gru", 1, False):
+        raise ValueError(f"`cell`, `num_layers` and `mask_padding` apply to RNN models only. Received: model={model!r}, "
+                         f"cell={cell!r}, num_layers={num_layers!r}, mask_padding={mask_padding!r}.")
+    original = OPTIMIZERS["rnn" if is_rnn else "cnn"]
+    optimizer = optimizer or original
+    scale = "b_rnn" if is_rnn else "b_cnn" if optimizer == original else "b_cnn_adam"
+    settings = profile_settings(PROFILES, session.profile, scale, epochs)
     texts = load(session, model)
     model_kwargs = {"dropout": dropout, "num_classes": len(texts.class_labels)}
     if BASE_MODELS[model][2] == "word":
         model_kwargs["vocabulary_size"] = texts.vocabulary_size
     if is_rnn:
-        model_kwargs.update(cell=cell, num_layers=num_layers)
+        model_kwargs.update(cell=cell, num_layers=num_layers, mask_padding=mask_padding)
     return RunConfig(
         session=session, study="b", model=model, data="dbpedia", epochs=settings["epochs"], model_kwargs=model_kwargs,
-        data_kwargs=data_kwargs(session.profile, model), optimizer=OPTIMIZER, lr=LR, clipnorm=clipnorm,
+        data_kwargs=data_kwargs(session.profile, model), optimizer=optimizer, lr=LR, clipvalue=clipvalue,
         batch_size=BATCH_SIZE, seed=seed,
     )
+
+
+def ours_config(session, model, seed=0, epochs=None):
+    """(label, config) of our extra run beside the original `model` (`OURS`)."""
+    _check_model(model)
+    label, kwargs = OURS[model]
+    return label, config(session, model, seed, epochs, **kwargs)
 
 
 def dropout_configs(session, seed=0, epochs=None):
@@ -154,28 +196,42 @@ def describe(data, count=2):
     return "\n".join(lines)
 
 
-def discussion(label, run, comparison, profile):
-    """One paragraph on a Q1-Q4 run; every number comes from its history or `published.csv`.
+def discussion(label, run, curve_name, extra=None):
+    """One paragraph on a Q1-Q4 run beside its published curve; every number comes from a history.
+
+    Args:
+        label: e.g. "word CNN".
+        run: our run with the original's settings.
+        curve_name: its published curve (`CURVES`).
+        extra: (label, run) of our extra run (`ours_config`), or None.
 
     Returns:
         Markdown text.
     """
     h = run.history
     summary = history.summarize(h)
+    theirs = curves.curve(curve_name)
+    epochs = summary["epochs"]
+    at = min(epochs, theirs.epochs)
     loss = h["metrics"]["test_loss"]
     lowest = int(np.argmin(loss))
     text = (
-        f"After {summary['epochs']} epochs the {label} reaches a test accuracy of {summary['test_accuracy_final']:.4f} "
-        f"(published: {comparison.loc['test_accuracy_final', 'published']:.2f}); its best, {summary['test_accuracy_best']:.4f}, "
-        f"came at epoch {summary['best_epoch']}. The training cross-entropy fell from {h['metrics']['loss'][0]:.3f} to "
-        f"{h['metrics']['loss'][-1]:.3f}; the test cross-entropy was lowest at epoch {lowest + 1} ({loss[lowest]:.3f}) "
-        f"and ended at {loss[-1]:.3f}"
+        f"After {epochs} epochs with the original's settings the {label} reaches a test accuracy of "
+        f"{summary['test_accuracy_final']:.4f}; the published run had {theirs.metrics['test_accuracy'][at - 1]:.4f} at epoch {at}"
+        + (f" and ended at {theirs.metrics['test_accuracy'][-1]:.4f} after {theirs.epochs}" if epochs < theirs.epochs else "")
+        + f". Our best, {summary['test_accuracy_best']:.4f}, came at epoch {summary['best_epoch']}. The test cross-entropy "
+        f"was lowest at epoch {lowest + 1} ({loss[lowest]:.3f}) and ended at {loss[-1]:.3f}"
         + (" (it overfits from there)." if loss[-1] > 1.02 * loss[lowest] else ".")
-        + f" Training took {summary['wall_time_s']:.0f} s ({summary['wall_time_s'] / summary['epochs']:.2f} s per epoch "
-        f"on {h['provenance']['device']})."
+        + f" Training took {summary['wall_time_s']:.0f} s ({summary['wall_time_s'] / epochs:.2f} s per epoch on "
+        f"{h['provenance']['device']}); the published run took {theirs.wall_time_s:.0f} s for {theirs.epochs} epochs on a hosted GPU."
     )
-    if profile != "full":
-        text += f" ({profile} profile: fewer epochs than the published 250, so the numbers are not directly comparable.)"
+    if extra:
+        extra_label, extra_run = extra
+        other = extra_run.history["metrics"]["test_accuracy"]
+        shared = min(len(other), epochs)
+        text += (f"\n\nOur extra run, {extra_label}, reaches {other[-1]:.4f} after {len(other)} epochs; at epoch {shared} it is at "
+                 f"{other[shared - 1]:.4f} against {h['metrics']['test_accuracy'][shared - 1]:.4f} with the original's settings "
+                 f"({other[shared - 1] - h['metrics']['test_accuracy'][shared - 1]:+.4f}).")
     return text
 
 
@@ -196,8 +252,10 @@ def dropout_discussion(table, profile):
     slowest = table["time (s)"].idxmax()
     lines.append(f"The fastest run is the {fastest} ({table.loc[fastest, 's per epoch']:.2f} s per epoch), the slowest the "
                  f"{slowest} ({table.loc[slowest, 's per epoch']:.2f} s per epoch).")
-    if profile != "full":
-        lines.append(f"({profile} profile: fewer epochs than the published 250; dropout usually pays off late in training.)")
+    short = [f"{label} {table.loc[label, 'epochs']} of {curves.curve(CURVES[model]).epochs}" for model, (_, label, _) in BASE_MODELS.items()
+             if table.loc[label, "epochs"] < curves.curve(CURVES[model]).epochs]
+    if short:
+        lines.append(f"({profile} profile: epochs trained against published: {', '.join(short)}; dropout usually pays off late in training.)")
     return "\n\n".join(lines)
 
 
@@ -239,6 +297,8 @@ def variant_discussion(trained, profile):
                             for variant in accuracy if variant != "gru")
         lines.append(f"{BASE_MODELS[model][1]}s: best {best} ({accuracy[best]:.4f}), worst {worst} ({accuracy[worst]:.4f}). "
                      f"Against the plain GRU ({accuracy['gru']:.4f}): {changes}.")
-    if profile != "full":
-        lines.append(f"({profile} profile: fewer epochs than the published 250, so slow learners are under-rated.)")
+    epochs = min(len(run.history["epoch"]) for run in trained.values())
+    published_epochs = curves.curve(CURVES["char_rnn"]).epochs
+    if epochs < published_epochs:
+        lines.append(f"({profile} profile: {epochs} of the published {published_epochs} epochs, so slow learners are under-rated.)")
     return "\n\n".join(lines)

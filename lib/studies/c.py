@@ -11,6 +11,7 @@ import numpy as np
 
 from lib.core import history
 from lib.core.config import RunConfig, model_factory, profile_settings
+from lib.studies import shortfalls
 
 # Scale per profile: "c_cnn" is C1-C2's CIFAR CNN (1,000 training and 100
 # test images per class, as the course), "c_rnn" C3's SimpleRNNs, "c_rnn_grid"
@@ -67,7 +68,7 @@ EARLY_EPOCH = 4
 GRID_AXES = {"cell": ("lstm", "gru"), "num_layers": (1, 2), "units": (64, 128), "lr": (1e-3, 1e-2)}
 
 
-def cnn_config(session, name="adam_lr_1e-3", data="cifar10_gray", seed=0, epochs=None, scale="c_cnn"):
+def cnn_config(session, name="adam_lr_1e-3", data="cifar10_gray", seed=0, epochs=None, scale="c_cnn", initializer="keras"):
     """C1's CNN with one of `CNN_TRAININGS` (C4 trains it on "mnist").
 
     Args:
@@ -78,13 +79,16 @@ def cnn_config(session, name="adam_lr_1e-3", data="cifar10_gray", seed=0, epochs
         epochs: overrides the profile's epochs.
         scale: the profile key whose epochs and data subset apply: "c_cnn"
             for CIFAR-10, "c_rnn_grid" for MNIST.
+        initializer: "keras" (Keras's defaults) or "starter" (the course
+            starter's truncated normal; the write-up does not say which).
     """
     if name not in CNN_TRAININGS:
         raise ValueError(f"Unknown training: {name!r}. Expected one of {tuple(CNN_TRAININGS)}.")
     settings = profile_settings(PROFILES, session.profile, scale, epochs)
     optimizer, lr = CNN_TRAININGS[name]
+    model_kwargs = {} if initializer == "keras" else {"initializer": initializer}
     return RunConfig(session=session, study="c", model="image_cnn", data=data, epochs=settings["epochs"], data_kwargs=settings["data_kwargs"],
-                          optimizer=optimizer, lr=lr, batch_size=CNN_BATCH_SIZE, seed=seed)
+                     model_kwargs=model_kwargs, optimizer=optimizer, lr=lr, batch_size=CNN_BATCH_SIZE, seed=seed)
 
 
 def rnn_config(session, cell="simple_rnn", units=64, num_layers=1, optimizer="adam", lr=1e-3, seed=0, epochs=None, scale="c_rnn"):
@@ -206,3 +210,13 @@ def family_table(trained):
                     "wall time (s)": run.history["wall_time_s"],
                     "s per epoch": float(np.mean(run.history["epoch_time_s"]))} for label, run in trained.items()}
     return pd.DataFrame.from_dict(rows, orient="index").sort_values("test accuracy", ascending=False)
+
+
+def shortfall(session, question):
+    """Why `question`'s published numbers cannot be compared with ours on `session`'s data (None where they can)."""
+    return shortfalls.mnist(session) if question in ("c_c3", "c_c4") else None
+
+
+def grid_metric(cell, num_layers, units, lr):
+    """published.csv's name for C4's cell, e.g. "gru_2x128_lr_1e-2_test_accuracy"."""
+    return f"{cell}_{num_layers}x{units}_lr_{lr:.0e}".replace("e-0", "e-") + "_test_accuracy"

@@ -32,6 +32,10 @@ PROFILES = {
         "e2": {"epochs": 10, "seeds": 1, "trials": 30, "data_kwargs": {"sequence_length": 32, "vocabulary_size": None}},
     },
 }
+# The published searches' trial counts and epochs are not given, so only the
+# full profile (our assumption of them) is compared.
+CAVEATS = {"quick": "quick profile: 10 (E1) and 8 (E2) trials of 3 and 5 epochs, on data_batch_1 (E1) and a 3,000-word "
+                    "vocabulary (E2), against our full profile's 30 trials of 10 epochs"}
 # Hours each notebook needs under the full profile on a 2-core CPU: 30
 # trials x 10 epochs. Measured on 2 cores (shared): CNN trials 3.5-26 s per
 # epoch on 4,000 images, so ~110 s on average on 45,000; language-model

@@ -8,7 +8,11 @@ _TABLE = Path(__file__).with_name("published.csv")
 
 
 def table(question=None):
-    """Published values as a DataFrame (question, metric, value, note).
+    """Published values as a DataFrame (question, metric, value, epochs, label, source).
+
+    `epochs` is the training length a value was published at (NaN where
+    epochs do not apply, e.g. a wall time); `source` names where it was
+    published (a history file and epoch, or a write-up).
 
     Args:
         question: e.g. "a_q1"; `None` returns every question.
@@ -28,13 +32,13 @@ def compare(question, ours):
     run) shows as missing rather than being guessed.
 
     Returns:
-        DataFrame indexed by metric: published, ours, difference, note.
+        DataFrame indexed by metric: published, ours, difference, label.
     """
     frame = table(question).set_index("metric")
     frame["ours"] = [ours.get(metric) for metric in frame.index]
     frame["ours"] = frame["ours"].astype(float)
     frame["difference"] = frame["ours"] - frame["value"]
-    return frame.rename(columns={"value": "published"})[["published", "ours", "difference", "note"]]
+    return frame.rename(columns={"value": "published"})[["published", "ours", "difference", "label"]]
 
 
 def value(question, metric):

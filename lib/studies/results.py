@@ -1,15 +1,16 @@
-"""Each question's headline numbers, saved for the report index.
+"""Each question's headline numbers and reproduction checks, saved for the report index.
 
-A notebook ends with `results.record(session, "a_q1", ours, runs)`: it writes
-`histories/results/<profile>/<question>.json` and returns our numbers beside
-the published ones (`published.compare`). The metric names are those of
-`published.csv`; extra metrics are kept too.
+A notebook ends with `results.record(session, "a_q1", ours, runs, curves=...)`:
+it checks our numbers against the published ones (`reproduction`), writes
+`histories/results/<profile>/<question>.json` and returns the checks as a
+table. The metric names are those of `published.csv`; extra metrics are kept
+too.
 """
 
 import datetime
 
-from lib import files, paths
-from lib.studies import published
+from lib import files, paths, studies
+from lib.studies import published, reproduction
 
 
 def results_path(question, profile):
@@ -17,31 +18,70 @@ def results_path(question, profile):
     return paths.history_dir() / "results" / profile / f"{question}.json"
 
 
-def record(session, question, ours, runs=()):
-    """Save `question`'s numbers and return them beside the published ones.
+def record(session, question, ours, runs=(), *, epochs=None, spread=None, curves=None):
+    """Check `question`'s numbers against the published ones, save them and return the checks.
 
     Args:
         session: what `runs.setup` returned; its profile files the numbers.
         question: a question of `published.csv`, e.g. "a_q1".
         ours: dict metric -> number (None for a metric not measured).
         runs: the `runs.Run`s behind the numbers; their histories are linked.
+        epochs: the epochs behind `ours`: an int, or a dict metric -> int.
+            Defaults to the shortest of `runs`.
+        spread: dict metric -> standard deviation of our seeds, where we ran several.
+        curves: dict published curve name (`curves.names()`) -> (label, runs
+            of those settings, one per seed), for the matched-epoch checks.
 
     Returns:
-        `published.compare(question, ours)`.
+        pandas DataFrame of the checks, one row per published number (and
+        matched epoch); `attrs["checks"]` holds the rows as dicts.
     """
-    comparison = published.compare(question, ours)  # checks the question first
+    import pandas as pd
+
+    published.table(question)  # checks the question first
+    runs = list(runs)
+    if epochs is None and runs:
+        epochs = min(len(run.history["epoch"]) for run in runs)
+    why = shortfall(session, question)
+    checks = reproduction.value_checks(question, ours, epochs, spread, why)
+    cited = {check["source"] for check in checks}
+    for name, (label, group) in (curves or {}).items():
+        # A curve's final value that published.csv already lists is checked there.
+        checks += [check for check in reproduction.curve_checks(question, name, label, [run.history for run in group], why)
+                   if check["source"] not in cited]
     _write(session, question, {
         "status": "ran",
         "ours": {name: None if value is None else float(value) for name, value in ours.items()},
-        "histories": sorted({str(run.history_path) for run in runs}),
+        "checks": checks,
+        "histories": sorted({str(run.history_path) for group in [runs, *[g for _, g in (curves or {}).values()]]
+                             for run in group}),
     })
-    return comparison
+    frame = pd.DataFrame(checks, columns=["label", "published", "ours", "difference", "tolerance", "verdict", "reason"])
+    frame["check"] = [f"{verdict}: {reason}" if reason else verdict for verdict, reason in zip(frame["verdict"], frame["reason"])]
+    frame = frame.set_index("label")[["published", "ours", "difference", "tolerance", "check"]]
+    frame.attrs["checks"] = checks  # for reproduction.describe
+    return frame
+
+
+def shortfall(session, question):
+    """Why `question`'s data or scale under `session` differs from the published one (None where it does not).
+
+    The study module says so (its `shortfall(session, question)`, e.g. 9,997
+    of 60,000 MNIST digits, or its `CAVEATS` per profile); the smoke profile
+    always falls short.
+    """
+    study = studies.STUDIES[question.split("_", 1)[0]]
+    if hasattr(study, "shortfall"):
+        found = study.shortfall(session, question)
+        if found:
+            return found
+    return studies.caveat(question, session.profile)
 
 
 def skip(session, question, reason):
     """Save that `question` was skipped, and why (shown on the index)."""
     published.table(question)
-    _write(session, question, {"status": "skipped", "reason": reason, "ours": {}, "histories": []})
+    _write(session, question, {"status": "skipped", "reason": reason, "ours": {}, "checks": [], "histories": []})
 
 
 def _write(session, question, content):

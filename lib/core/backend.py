@@ -2,10 +2,14 @@
 
 Modules of lib/core that use Keras import it from here (`from
 lib.core.backend import keras`), so that whichever comes first silences the
-chatter. Also here: the device a run computes on, its CPU threads, and the
-switches that make training deterministic.
+chatter. Import lib.core modules before importing keras, tensorflow or
+keras_tuner yourself: TensorFlow's C++ start-up lines ignore every log
+setting and show unless its first import goes through here. Also here: the
+device a run computes on, its CPU threads, and the switches that make
+training deterministic.
 """
 
+import logging
 import os
 
 from lib import checks, machine
@@ -24,6 +28,14 @@ def _import_keras_quietly():
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+    # Python-side warnings that follow: TensorFlow's logger warns of
+    # tf.function "retracing" whenever a notebook builds a fresh model per run
+    # (every grid and search does, by design), and Keras logs through absl.
+    # Errors still show.
+    from absl import logging as absl_logging
+
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    absl_logging.set_verbosity(absl_logging.ERROR)
     return keras
 
 

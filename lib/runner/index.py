@@ -6,8 +6,10 @@ One row per notebook in notebooks/ (and per question that recorded results
 without one): status (ran, failed, running or interrupted, skipped and why, not run), profile, wall
 time, our headline numbers beside the published ones, links to the report
 and figures. Then the reproduction check: every published value
-(lib/studies/published.csv) against our latest result, within or outside the
-tolerance of lib/studies/tolerances.csv; and the provenance of every report.
+(lib/studies/published.csv) and published curve point against our latest
+result, as each question's notebook checked it (lib/studies/reproduction.py:
+reproduced, not reproduced, or not comparable yet and why); and the
+provenance of every report.
 
 It reads only files: the runner's records (`reports/<name>.run.json`), the
 results that notebooks save (`histories/results/<profile>/<question>.json`,
@@ -20,7 +22,6 @@ notebook's or question's row as damaged; the rest of the index is built as usual
 import argparse
 import csv
 import datetime
-import fnmatch
 import json
 import os
 import urllib.parse
@@ -28,12 +29,11 @@ from pathlib import Path
 
 import jinja2
 
-from lib import files, machine, paths, studies
-from lib.core import history
+from lib import files, machine, paths
+from lib.core import history, show
 from lib.runner import reports
-from lib.studies import published
+from lib.studies import published, reproduction
 
-TOLERANCES = Path(studies.__file__).with_name("tolerances.csv")
 _NUMBER = (int, float)
 # What the index reads from each file: field -> type (or types), a dict of them
 # for an object, [type] for a list of that type; a field ending in "?" may be absent.
@@ -45,49 +45,20 @@ _RECORD = {
 }
 _KERNEL = {"keras": str, "backend": str, "device": str, "threads": int}  # a record's kernel, when it logged one
 _RESULT = {"question": str, "profile": str, "recorded": str, "status": ("ran", "skipped"), "reason?": str,
-           "ours": dict, "histories": [str]}
+           "ours": dict, "checks?": [dict], "histories": [str]}
 
 
-def tolerance(question, metric):
-    """(tolerance, relative, reason) of the first row of tolerances.csv matching `question` and `metric`.
-
-    Patterns are shell-style (`*accuracy*`); an empty tolerance means the
-    metric is shown but not checked. Returns (None, False, reason) then, and
-    (None, False, "no rule") when no row matches.
-    """
-    with open(TOLERANCES, newline="") as file:
-        for row in csv.DictReader(file):
-            if fnmatch.fnmatchcase(question, row["question"]) and fnmatch.fnmatchcase(metric, row["metric"]):
-                if not row["tolerance"]:
-                    return None, False, row["reason"]
-                return float(row["tolerance"]), row["relative"].strip().lower() == "true", row["reason"]
-    return None, False, "no rule in tolerances.csv"
-
-
-def verdict(question, metric, published_value, result):
-    """How our result for one published value compares: (label, css class, tolerance text).
-
-    Args:
-        question, metric: the published row.
-        published_value: the published number.
-        result: the question's saved results (lib/studies/results.py), or None.
-    """
-    limit, relative, reason = tolerance(question, metric)
-    stated = "not checked" if limit is None else (f"±{limit:.0%}" if relative else f"±{limit:g}")
+def _not_checked(question, metric, value, result):
+    # A published number without a check of ours: never run, skipped, or recorded before checks existed.
     if result is None:
-        return "not run", "missing", stated
-    if result["status"] == "skipped":
-        return f"skipped: {result.get('reason', '')}", "skipped", stated
-    ours = result["ours"].get(metric)
-    if ours is None:
-        return "not measured by this run", "missing", stated
-    if result["profile"] != "full":
-        return f"not meaningful ({studies.caveat(question, result['profile']) or result['profile'] + ' profile'})", "neutral", stated
-    if limit is None:
-        return f"not checked ({reason})", "neutral", stated
-    allowed = limit * abs(published_value) if relative else limit
-    inside = abs(ours - published_value) <= allowed
-    return ("within" if inside else "outside") + " tolerance", "within" if inside else "outside", stated
+        verdict, reason = "not run", "no result under any profile"
+    elif result["status"] == "skipped":
+        verdict, reason = "skipped", result.get("reason", "")
+    else:
+        verdict, reason = "not comparable yet", "recorded by an older version of the notebook: run it again"
+    return {"metric": metric, "label": metric, "epoch": None, "published": value, "ours": result and result["ours"].get(metric),
+            "difference": None, "tolerance": "", "verdict": verdict, "css": {"not run": "missing", "skipped": "skipped"}.get(verdict, "neutral"),
+            "reason": reason, "source": ""}
 
 
 def load_results():
@@ -210,9 +181,22 @@ def _difference(value):
     return "–" if value is None else ("+" if value >= 0 else "−") + _number(abs(value))
 
 
+# One word per status, in the studies table, the provenance table and the summary alike.
+_STATUS_WORDS = {"ok": "ran", "missing": "not run"}
+# A notebook's status (its row's css class), in the order the summary counts them.
+NOTEBOOK_STATUSES = ("ran", "failed", "skipped", "missing", "running", "interrupted", "damaged")
+# The css class of each check (lib/studies/reproduction.py) and what the summary calls it.
+CHECK_CLASSES = {"within": "reproduced", "outside": "not reproduced", "neutral": "not comparable yet"}
+
+
+def _status_word(status):
+    return _STATUS_WORDS.get(status, status)
+
+
 _TEMPLATES = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")), autoescape=True,
                                 trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
-_TEMPLATES.filters.update(number=_number, difference=_difference)
+# A check's label is prose (published.csv), or a bare code key where no label was saved: `label` words it.
+_TEMPLATES.filters.update(number=_number, difference=_difference, label=show.metric_label, status=_status_word)
 
 
 def _link(target, text, reports_dir):
@@ -251,9 +235,9 @@ def _rows(notebook_dir, records, results):
 
 
 def _headline(question, result):
-    """([(metric, ours, published, difference)], how many published values the run did not measure)."""
+    """([(label, ours, published, difference)], how many published values the run did not measure)."""
     table = published.table(question)
-    compared = [(row["metric"], result["ours"].get(row["metric"]), row["value"]) for _, row in table.iterrows()]
+    compared = [(row["label"], result["ours"].get(row["metric"]), row["value"]) for _, row in table.iterrows()]
     measured = [(metric, ours, value, ours - value) for metric, ours, value in compared if ours is not None]
     return measured, len(compared) - len(measured)
 
@@ -299,7 +283,7 @@ def _study_rows(notebook_dir, records, results, reports_dir, damaged):
             "id": name or questions[0],
             "notebook": (None, name) if unfinished else _link(reports_dir / f"{name}.html", name, reports_dir) if name else None,
             "report": _link(reports_dir / f"{name}.html", "report", reports_dir) if name else None,
-            "questions": ", ".join(questions),
+            "questions": questions,
             "status": ("damaged", "; ".join(problems)) if problems else _status(record, next((r for r in chosen.values() if r), None)),
             "profile": profile or next((r["profile"] for r in chosen.values() if r), "–"),
             "wall": wall,
@@ -310,30 +294,73 @@ def _study_rows(notebook_dir, records, results, reports_dir, damaged):
 
 
 def _reproduction_rows(results):
+    """One row per published number (and per matched epoch of a published curve), from the checks each question saved."""
     found = []
-    for _, row in published.table().iterrows():
-        result = latest(results.get(row["question"], {}), prefer_full=True)
-        label, css, stated = verdict(row["question"], row["metric"], row["value"], result)
-        ours = None if result is None else result["ours"].get(row["metric"])
-        found.append({
-            "css": css, "question": row["question"], "metric": row["metric"], "published": row["value"], "ours": ours,
-            "difference": None if ours is None else ours - row["value"], "tolerance": stated, "check": label,
-            "source": "–" if result is None else f"{result['profile']}, {result['recorded']}", "note": row["note"],
-        })
+    table = published.table()
+    for question in dict.fromkeys(table["question"]):
+        result = latest(results.get(question, {}), prefer_full=True)
+        checks = (result or {}).get("checks")
+        if not checks:
+            rows = table[table["question"] == question]
+            checks = [_not_checked(question, row["metric"], row["value"], result) for _, row in rows.iterrows()]
+        recorded = "–" if result is None else f"{result['profile']}, {result['recorded']}"
+        found += [{**check, "question": question, "recorded": recorded} for check in checks]
     return found
 
 
-def _provenance_rows(records):
+def _provenance_rows(records, statuses):
+    """One row per runner record; its status as the studies table shows it (`statuses`: notebook -> status word)."""
     found = []
     for name, record in sorted(records.items()):
         provenance = record["provenance"]
         found.append({
-            "notebook": name, "status": _run_status(record), "profile": provenance["profile"], "start": provenance["start"],
-            "end": provenance["end"], "seconds": provenance["seconds"], "commit": reports.commit_text(provenance["git"]),
-            "backend": reports.backend_text(provenance), "runs": provenance["training"]["runs"],
-            "seeds": ", ".join(map(str, provenance["training"].get("seeds", []))),
+            "notebook": name, "status": statuses.get(name) or _status_word(_run_status(record)), "profile": provenance["profile"],
+            "start": provenance["start"], "end": provenance["end"], "seconds": provenance["seconds"],
+            "commit": reports.commit_text(provenance["git"]), "backend": reports.backend_text(provenance),
+            "runs": provenance["training"]["runs"], "seeds": reports.seeds_text(provenance["training"].get("seeds", [])),
         })
     return found
+
+
+def _tally(rows):
+    """[(css class, word, count)] of checks: reproduced, not reproduced and not comparable yet always, then any other verdict."""
+    found = [(css, word, sum(row["css"] == css for row in rows)) for css, word in CHECK_CLASSES.items()]
+    others = {}
+    for row in rows:
+        if row["css"] not in CHECK_CLASSES:
+            others.setdefault((row["css"], row["verdict"]), []).append(row)
+    return found + [(css, verdict, len(group)) for (css, verdict), group in others.items()]
+
+
+def _check_groups(checks):
+    """The checks by question, in published.csv's order: [{"question", "recorded", "rows", "tally", "open"}].
+
+    A question opens on the page when one of its numbers was compared
+    (reproduced or not); one with nothing comparable yet shows its counts only.
+    """
+    groups = {}
+    for row in checks:
+        groups.setdefault(row["question"], []).append(row)
+    return [{"question": question, "recorded": rows[0]["recorded"], "rows": rows, "tally": _tally(rows),
+             "open": any(row["css"] in ("within", "outside") for row in rows)} for question, rows in groups.items()]
+
+
+def _summary(studies, checks):
+    """The strip at the top: profiles, notebook statuses and check verdicts, counted."""
+    notebooks = [row for row in studies if row["notebook"]]
+    profiles = {}
+    for row in notebooks:
+        if row["profile"] != "–":
+            profiles[row["profile"]] = profiles.get(row["profile"], 0) + 1
+    statuses = {css: sum(row["status"][0] == css for row in notebooks) for css in NOTEBOOK_STATUSES}
+    return {
+        "profiles": profiles,
+        # ran, failed and skipped always; the rarer statuses when they occur.
+        "notebooks": [(css, _status_word(css), count) for css, count in statuses.items() if count or css in NOTEBOOK_STATUSES[:3]],
+        "total": len(notebooks),
+        "checks": _tally(checks),
+        "published": len(checks),
+    }
 
 
 def build(reports_dir=None, notebook_dir=None):
@@ -350,16 +377,22 @@ def build(reports_dir=None, notebook_dir=None):
     notebook_dir = Path(notebook_dir or paths.ROOT / "notebooks")
     reports_dir.mkdir(parents=True, exist_ok=True)
     (records, damaged_records), (results, damaged_results) = load_records(reports_dir), load_results()
-    with open(TOLERANCES, newline="") as file:
+    with open(reproduction.TOLERANCES, newline="") as file:
         rules = list(csv.DictReader(file))
+    studies = _study_rows(notebook_dir, records, results, reports_dir, {"records": damaged_records, "results": damaged_results})
+    checks = _reproduction_rows(results)
+    groups = _check_groups(checks)
+    for row in studies:  # each notebook's checks, counted, beside its headline numbers
+        row["checks"] = [group for group in groups if group["question"] in row["questions"]]
     page = _TEMPLATES.get_template("index.html.j2").render(
         built=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         commit=reports.commit_text(machine.git_state()),
         versions=", ".join(f"{name} {version}" for name, version in reports.versions().items()),
-        studies=_study_rows(notebook_dir, records, results, reports_dir, {"records": damaged_records, "results": damaged_results}),
+        summary=_summary(studies, checks),
+        studies=studies,
         tolerance_rules=rules,
-        reproduction=_reproduction_rows(results),
-        provenance=_provenance_rows(records),
+        checks=groups,
+        provenance=_provenance_rows(records, {row["notebook"][1]: _status_word(row["status"][0]) for row in studies if row["notebook"]}),
     )
     path = reports_dir / "index.html"
     with files.atomic_file(path) as file:

@@ -2,7 +2,9 @@
 
 The runner calls `provenance` after a notebook has run and `render` to write
 its HTML; the same provenance goes into the notebook's record that the index
-(index.py) reads.
+(index.py) reads. The HTML is for readers: code cells are folded (one click
+opens them), and paths of the machine that ran the notebook are shown
+relative to the repository (`shown_path`).
 """
 
 import datetime
@@ -10,10 +12,12 @@ import html
 import importlib.metadata
 import json
 import logging
+import os
 import platform
+import re
 from pathlib import Path
 
-from lib import machine
+from lib import machine, paths
 
 PACKAGES = ("keras", "tensorflow", "jax", "torch", "numpy", "pandas", "matplotlib", "keract", "papermill", "nbconvert")
 HIDDEN_TAG = "colab"  # cells that only matter in Colab (colab.py) stay out of the reports
@@ -109,20 +113,47 @@ def backend_text(found):
             + f", on {kernel['device']} ({kernel['threads']} threads)")
 
 
+def seeds_text(seeds):
+    """'seed 0', 'seeds 0, 1, 2', or 'no seeds (no training runs)': never 'seeds 0', which reads as zero seeds."""
+    if not seeds:
+        return "no seeds (no training runs)"
+    return ("seed " if len(seeds) == 1 else "seeds ") + ", ".join(map(str, seeds))
+
+
+def shown_path(value):
+    """A path as a report shows it: relative to the repository when inside it, else '…/' and its last part.
+
+    A report is read on other machines; where this one keeps its data (a
+    home folder, a temporary directory) is noise there.
+    """
+    path = Path(value)
+    if not path.is_absolute():
+        return str(value)
+    if path.is_relative_to(paths.ROOT):
+        return str(path.relative_to(paths.ROOT)) or "."
+    return f"…/{path.name}"
+
+
+def shown_parameters(parameters):
+    """`parameters` with every absolute path in it shown as `shown_path` does."""
+    return {name: shown_path(value) if isinstance(value, str) and os.path.isabs(value) else value
+            for name, value in parameters.items()}
+
+
 def provenance_html(found, status="ok"):
     """The provenance block put at the top of a report (and reused by the index)."""
     training = found["training"]
-    seeds = ", ".join(map(str, training.get("seeds", []))) or "none (no training runs)"
+    seeds = seeds_text(training.get("seeds", []))
     rows = {
         "status": "ran" if status == "ok" else status,
         "profile": found["profile"],
-        "parameters": ", ".join(f"{name}={value!r}" for name, value in found["parameters"].items()),
+        "parameters": ", ".join(f"{name}={value!r}" for name, value in shown_parameters(found["parameters"]).items()),
         "executed": f"{found['start']} to {found['end']} ({found['seconds']:.1f} s)",
         "git commit": commit_text(found["git"]),
         "Keras and device": backend_text(found),
         "packages": ", ".join(f"{name} {version}" for name, version in found["versions"].items()),
         "platform": (found.get("kernel") or {}).get("platform", platform.platform()),
-        "training runs used": (f"{training['runs']} (epochs {', '.join(map(str, training['epochs']))}; seeds {seeds}; "
+        "training runs used": (f"{training['runs']} (epochs {', '.join(map(str, training['epochs']))}; {seeds}; "
                                f"trained {training['trained'][0]} to {training['trained'][1]} on {'; '.join(training['devices'])} "
                                f"at commit {'; '.join(training['commits'])})") if training["runs"] else "none",
     }
@@ -130,7 +161,7 @@ def provenance_html(found, status="ok"):
     kernel = found.get("kernel") or {}
     where = f", {kernel['backend']} backend on {kernel['device']}" if kernel else ""
     summary = (f"Provenance: profile {found['profile']}, commit {commit_text(found['git'])}{where}, "
-               f"seeds {seeds}, executed {found['start']} ({found['seconds']:.1f} s). Details")
+               f"{seeds}, executed {found['start']} ({found['seconds']:.1f} s). Details")
     return (f'<div id="provenance" class="provenance"><details><summary>{_escape(summary)}</summary>'
             f'<table>{table}</table></details></div>')
 
@@ -141,22 +172,60 @@ def _escape(value):
     return html.escape(str(value)).replace("\r", "&#13;").replace("\n", "&#10;")
 
 
+def _machine_paths(parameters):
+    """[(absolute path, how a report shows it)]: those among the parameters (the data directory) and the output
+    folders (when moved out of the repository, as tests and CI do), longest first; then the repository's."""
+    given = {value for value in parameters.values() if isinstance(value, str) and os.path.isabs(value)}
+    given |= {str(folder) for folder in (paths.history_dir(), paths.checkpoint_dir(), paths.figure_dir())}
+    return [(value, shown_path(value)) for value in sorted(given, key=len, reverse=True)] + [(f"{paths.ROOT}{os.sep}", "")]
+
+
+def _without_machine_paths(notebook, parameters):
+    """Show the runner's parameters and every text output with `_machine_paths` replaced (in place)."""
+    replacements = _machine_paths(parameters)
+
+    def shown(text):
+        for path, replacement in replacements:
+            text = text.replace(path, replacement)
+        return text
+
+    for cell in notebook.cells:
+        if "injected-parameters" in cell.metadata.get("tags", []):
+            for name, value in shown_parameters(parameters).items():
+                if value != parameters[name]:  # a path, shown as a string literal the way papermill writes one
+                    line = f"{name} = {json.dumps(value, ensure_ascii=False)}"
+                    cell.source = re.sub(rf"^{re.escape(name)} = .*$", lambda _: line, cell.source, flags=re.M)
+        for output in cell.get("outputs", []):
+            if "text" in output:
+                output.text = shown(output.text)
+            if "traceback" in output:
+                output.traceback = [shown(line) for line in output.traceback]
+            for mime, value in output.get("data", {}).items():
+                if mime.startswith("text/") and isinstance(value, str):
+                    output.data[mime] = shown(value)
+
+
 def render(executed, html_path, found, status="ok"):
     """Write the executed notebook `executed` as HTML at `html_path`, provenance first.
 
-    Cells tagged `HIDDEN_TAG` (the Colab setup) are left out. The executed
-    notebook on disk is not changed.
+    Cells tagged `HIDDEN_TAG` (the Colab setup) are left out, code cells are
+    folded, and paths of this machine are shown relative (`shown_path`). The
+    executed notebook on disk is not changed.
     """
     import nbconvert
     import nbformat
     from traitlets.config import Config
 
     notebook = nbformat.read(executed, as_version=4)
+    _without_machine_paths(notebook, found["parameters"])
     block = nbformat.v4.new_markdown_cell(provenance_html(found, status), id="provenance")
     notebook.cells.insert(0, block)
     config = Config()
     config.TagRemovePreprocessor.remove_cell_tags = {HIDDEN_TAG}
     config.TagRemovePreprocessor.enabled = True
+    # In[3]/Out[3] prompts mean nothing to a reader of folded code, and take a column.
+    config.TemplateExporter.exclude_input_prompt = True
+    config.TemplateExporter.exclude_output_prompt = True
     exporter = nbconvert.HTMLExporter(config=config, extra_template_paths=[str(_TEMPLATE.parent)],
                                       template_file=_TEMPLATE.name, log=_EXPORTER_LOG)
     math = any(cell.cell_type == "markdown" and ("$" in cell.source or "\\(" in cell.source) for cell in notebook.cells)

@@ -9,11 +9,19 @@ FORCE ?=
 VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
+# Where `nvidia-smi -L` lists a GPU, `make all` trains under JAX with its CUDA
+# build (requirements-gpu.txt, added to the same environment) and says so;
+# elsewhere TensorFlow on the CPU. A KERAS_BACKEND set by hand wins.
+GPU := $(shell nvidia-smi -L 2>/dev/null | grep -q '^GPU' && echo 1)
+ifeq ($(GPU),1)
+all: export KERAS_BACKEND ?= jax
+endif
 
 .PHONY: all report test clean
 
 # Notebooks whose reports are current are not executed again (FORCE=1 executes them).
-all: $(VENV)/.installed
+all: $(VENV)/.installed $(if $(GPU),$(VENV)/.installed-gpu)
+	@echo "$(if $(GPU),GPU found by nvidia-smi,no GPU found by nvidia-smi): KERAS_BACKEND=$${KERAS_BACKEND:-tensorflow}"
 	$(PY) -m lib.runner --profile "$(PROFILE)" --data-dir "$(DATA_DIR)" --jobs "$(JOBS)" $(if $(ONLY),--only $(ONLY)) $(if $(FORCE),--force)
 
 report: $(VENV)/.installed
@@ -28,6 +36,10 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $@
+
+$(VENV)/.installed-gpu: $(VENV)/.installed requirements-gpu.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-gpu.txt
 	touch $@
 
 clean:
@@ -52,4 +64,23 @@ $(VENV_BACKENDS)/.installed: requirements.txt requirements-backends.txt pyprojec
 	$(PYTHON) -m venv $(VENV_BACKENDS)
 	$(VENV_BACKENDS)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-backends.txt
 	$(VENV_BACKENDS)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $@
+
+# make test-jax  [DATA_DIR=path]
+# The tests of compiled and batched runs (tests/test_runs.py, tests/test_batched.py)
+# under JAX on the CPU, in a light environment of their own (.venv-jax: JAX and
+# the few libraries these tests import, at the versions of requirements.txt and
+# requirements-backends.txt); CI runs it after `make test`.
+VENV_JAX ?= .venv-jax
+
+.PHONY: test-jax
+
+test-jax: $(VENV_JAX)/.installed
+	KERAS_BACKEND=jax DATA_DIR="$(DATA_DIR)" $(VENV_JAX)/bin/python -m pytest tests/test_runs.py tests/test_batched.py
+
+$(VENV_JAX)/.installed: requirements.txt requirements-backends.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV_JAX)
+	$(VENV_JAX)/bin/python -m pip install --quiet --disable-pip-version-check -c requirements.txt -c requirements-backends.txt \
+		jax jaxlib keras numpy pandas tqdm pytest
+	$(VENV_JAX)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@

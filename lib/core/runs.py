@@ -124,6 +124,8 @@ def fit_many(configs, jobs=1, progress=True, threads=None):
     """Train several configs, `jobs` at a time (`pool.Pool`: worker processes, or Ray tasks when `$RAY_ADDRESS` is set).
 
     Runs already cached are not retrained; a config listed twice trains once.
+    Under JAX on a GPU (or with `$BATCH_RUNS=1`) runs that differ only in
+    seed train together as one compiled program instead (lib/core/batched.py).
 
     Args:
         configs: iterable of `RunConfig`.
@@ -141,6 +143,11 @@ def fit_many(configs, jobs=1, progress=True, threads=None):
             todo.setdefault(config.key(), config)
     if progress:
         print(f"{len(configs)} runs: {len(configs) - len(todo)} cached, {len(todo)} to train (jobs={jobs})", flush=True)
+    from lib.core import batched  # it imports this module
+
+    if batched.wanted():
+        batched.fit_pending(list(todo.values()), progress)
+        return [fit_cached(config, progress=False) for config in configs]
     if not pool.uses_workers(jobs):
         return [fit_cached(config, progress=progress and config.key() in todo) for config in configs]
     with pool.Pool(jobs, threads) as workers:

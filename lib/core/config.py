@@ -92,7 +92,7 @@ class RunConfig:
         optimizer: one of `OPTIMIZERS`.
         lr: learning rate.
         momentum: SGD momentum.
-        clipnorm: gradient clipping norm; 0 does not clip.
+        clipvalue: clip each gradient element to ±clipvalue; 0 does not clip.
         batch_size: mini-batch size.
         seed: random seed for weights and shuffling.
         precision: one of `PRECISIONS`. "float32" (the default) computes
@@ -113,7 +113,7 @@ class RunConfig:
     optimizer: str = "sgd"
     lr: float = 0.001
     momentum: float = 0.0
-    clipnorm: float = 0.0
+    clipvalue: float = 0.0
     batch_size: int = 128
     seed: int = 0
     precision: str = "float32"
@@ -130,8 +130,8 @@ class RunConfig:
             raise ValueError(f"Invalid value for `seed`. Received: seed={self.seed!r}. Expected a non-negative integer.")
         if not isinstance(self.lr, (int, float)) or not self.lr > 0:
             raise ValueError(f"Invalid value for `lr`. Received: lr={self.lr!r}. Expected a positive number.")
-        if not isinstance(self.clipnorm, (int, float)) or isinstance(self.clipnorm, bool) or self.clipnorm < 0:
-            raise ValueError(f"Invalid value for `clipnorm`. Received: clipnorm={self.clipnorm!r}. "
+        if not isinstance(self.clipvalue, (int, float)) or isinstance(self.clipvalue, bool) or self.clipvalue < 0:
+            raise ValueError(f"Invalid value for `clipvalue`. Received: clipvalue={self.clipvalue!r}. "
                              "Expected a non-negative number (0: no clipping).")
         if self.session is not None and not isinstance(self.session, Session):
             raise TypeError(f"`session` must be a Session (runs.setup returns one). Received: {type(self.session).__name__}.")

@@ -238,7 +238,7 @@ def _train(config, key, run_dir, progress):
     keras.utils.set_random_seed(config.seed)
     model = _build_model(config)
     model.compile(
-        optimizer=models.make_optimizer(config.optimizer, config.lr, config.momentum, config.clipnorm),
+        optimizer=models.make_optimizer(config.optimizer, config.lr, config.momentum, config.clipvalue),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )

@@ -1,11 +1,14 @@
-# make all     [PROFILE=smoke|quick|full] [DATA_DIR=path] [JOBS=n] [ONLY="a_q1_cnn ..."] [FORCE=1]
+# make all     [PROFILE=auto|smoke|quick|full] [DATA_DIR=path] [JOBS=n] [ONLY="a_q1_cnn ..."] [FORCE=1] [VERBOSE=1]
 # make report  rebuild reports/index.html from the reports, results and histories on disk
 # make test    [DATA_DIR=path]
-PROFILE ?= full
+# auto: full where nvidia-smi finds a GPU, quick otherwise (the runner's first line says which).
+PROFILE ?= auto
 DATA_DIR ?= data
 ONLY ?=
 JOBS ?= 1
 FORCE ?=
+# 1: stream every notebook's output rather than one line per training run.
+VERBOSE ?=
 VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
@@ -22,7 +25,7 @@ endif
 # Notebooks whose reports are current are not executed again (FORCE=1 executes them).
 all: $(VENV)/.installed $(if $(GPU),$(VENV)/.installed-gpu)
 	@echo "$(if $(GPU),GPU found by nvidia-smi,no GPU found by nvidia-smi): KERAS_BACKEND=$${KERAS_BACKEND:-tensorflow}"
-	$(PY) -m lib.runner --profile "$(PROFILE)" --data-dir "$(DATA_DIR)" --jobs "$(JOBS)" $(if $(ONLY),--only $(ONLY)) $(if $(FORCE),--force)
+	@$(PY) -m lib.runner --profile "$(PROFILE)" --data-dir "$(DATA_DIR)" --jobs "$(JOBS)" $(if $(ONLY),--only $(ONLY)) $(if $(FORCE),--force) $(if $(VERBOSE),--verbose)
 
 report: $(VENV)/.installed
 	$(PY) -m lib.runner.index

@@ -106,6 +106,7 @@ def test_two_runners_on_one_notebook_take_turns_and_its_record_stays_whole(waits
     first = runner(waits, "--reports-dir", str(reports_dir), "--only", "waits", "--force")
     _until((outputs / "release.waiting").exists)
     second = runner(waits, "--reports-dir", str(reports_dir), "--only", "waits")
+    assert second.stdout.readline().startswith("Profile smoke: 1 notebook to run, about ")
     busy = second.stdout.readline()
     assert busy == f"... waits: busy, process {first.pid} on {socket.gethostname()} is executing it; waiting for it\n"
     (outputs / "release").touch()
@@ -116,7 +117,7 @@ def test_two_runners_on_one_notebook_take_turns_and_its_record_stays_whole(waits
     record = json.loads(record_path.read_text())
     value = str(outputs / "history_dir" / "inputs" / "value.json")
     assert record["status"] == "ok" and value in record["files"]
-    written = [".waits.lock", "index.html", "waits.html", "waits.ipynb", "waits.run.json"]
+    written = [".waits.lock", "index.html", "waits.html", "waits.ipynb", "waits.log", "waits.run.json"]
     assert sorted(p.name for p in reports_dir.iterdir()) == written  # no trace log or scratch folder left
     os.remove(value)  # its input gone, the notebook is out of date again
     assert stamps.changed(record["files"]) == value

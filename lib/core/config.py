@@ -12,10 +12,12 @@ import inspect
 import json
 from pathlib import Path
 
-from lib import checks
+from lib import checks, machine
 from lib.core import data
 
 PROFILE_NAMES = ("smoke", "quick", "full")
+# Resolved by `resolve_profile` before anything runs: `make all`'s default and the notebooks'.
+AUTO = "auto"
 OPTIMIZERS = ("sgd", "rmsprop", "adam")
 # Keras dtype policies a run may compute with (`RunConfig.precision`).
 PRECISIONS = ("float32", "mixed_bfloat16")
@@ -47,6 +49,25 @@ class Session:
 
     def __post_init__(self):
         checks.choice("profile", self.profile, PROFILE_NAMES)
+
+
+def resolve_profile(profile):
+    """The profile to run for `profile`, and why: "auto" is "full" where `nvidia-smi` lists a GPU, else "quick".
+
+    Args:
+        profile: `AUTO` or one of `PROFILE_NAMES`.
+
+    Returns:
+        (profile, reason): one of `PROFILE_NAMES`, and for `AUTO` why it was
+        chosen (None for a profile given by name).
+    """
+    checks.choice("profile", profile, (AUTO, *PROFILE_NAMES))
+    if profile != AUTO:
+        return profile, None
+    gpus = machine.nvidia_gpus()
+    if gpus:
+        return "full", f"a GPU was found ({gpus[0]})"
+    return "quick", f"no GPU was found ({machine.cpu_description()})"
 
 
 def profile_settings(profiles, profile, scale, epochs=None, seeds=None):

@@ -28,23 +28,29 @@ import tqdm
 
 from lib import files, machine, paths
 from lib.core import backend, checkpoints, data, history, models, pool
-from lib.core.config import RunConfig, Session, model_factory
+from lib.core.config import AUTO, RunConfig, Session, model_factory, resolve_profile
 from lib.core.backend import keras
 
-def setup(profile="full", data_dir=None):
+def setup(profile=AUTO, data_dir=None):
     """Prepare a notebook or script for runs; call once, before building configs.
 
-    Checks the profile and makes training deterministic (TensorFlow op
-    determinism, PyTorch deterministic algorithms, XLA's deterministic GPU
-    ops).
+    Resolves and checks the profile and makes training deterministic
+    (TensorFlow op determinism, PyTorch deterministic algorithms, XLA's
+    deterministic GPU ops).
 
     Args:
-        profile: one of `lib.core.config.PROFILE_NAMES`. Defaults to "full".
+        profile: one of `lib.core.config.PROFILE_NAMES`, or "auto" (the
+            default): "full" where a GPU is found, else "quick", as
+            `make all` chooses; it prints which and why.
         data_dir: data directory; `None` or "" uses `$DATA_DIR` or `data/`.
 
     Returns:
-        A `Session`, which the config builders of lib/studies take.
+        A `Session`, whose `profile` is the resolved one; the config builders
+        of lib/studies take it.
     """
+    profile, reason = resolve_profile(profile)
+    if reason:
+        print(f"Profile {profile} (auto): {reason}.")
     session = Session(profile, paths.data_dir(data_dir))
     backend.make_deterministic()
     return session
@@ -104,7 +110,7 @@ def fit_cached(config, progress=True):
     key = config.key()
     path = history_path(config, key)
     run_dir = paths.checkpoint_dir() / config.study / key
-    name = f"{config.study}/{key}"
+    name = run_label(config)
     cached = _finished_history(config, path)
     if cached is None:
         _check_writable(path, run_dir)
@@ -246,8 +252,8 @@ def _train(config, key, run_dir, progress):
     if record is None:
         record = {"metrics": {}, "epoch": [], "epoch_time_s": [], "start": time.time(), "status": "complete"}
     elif progress:
-        print(f"[{config.study}/{key}] resuming after epoch {len(record['epoch'])} of {config.epochs}", flush=True)
-    every, bar = checkpoint_every(), _progress_bar(f"{config.study}/{key}", config.epochs, len(record["epoch"]), progress)
+        print(f"[{run_label(config)}] resuming after epoch {len(record['epoch'])} of {config.epochs}", flush=True)
+    every, bar = checkpoint_every(), _progress_bar(run_label(config), config.epochs, len(record["epoch"]), progress)
     train_epoch = _epoch_trainer(model, data, config.batch_size)
     for epoch in range(len(record["epoch"]), config.epochs):
         began = time.perf_counter()
@@ -264,7 +270,7 @@ def _train(config, key, run_dir, progress):
         if broken:
             record.update(status="diverged", diverged_at_epoch=epoch + 1)
             what = "the training loss" if broken[0] == "loss" else broken[0]
-            print(f"[{config.study}/{key}] diverged: {what} is {metrics[broken[0]]} "
+            print(f"[{run_label(config)}] diverged: {what} is {metrics[broken[0]]} "
                   f"after epoch {epoch + 1}; stopping this run.", file=sys.stderr, flush=True)
             break
         if (epoch + 1) % every == 0 and epoch + 1 < config.epochs:
@@ -326,9 +332,35 @@ def _build_model(config):
         keras.config.set_dtype_policy(previous)
 
 
+# Shown otherwise (study, model, seed), alike within a notebook (data, data_kwargs), or in the bar (epochs).
+_UNLABELLED = {"study", "model", "seed", "data", "data_kwargs", "epochs", "model_kwargs", "session"}
+# Model arguments that follow from the data, alike within a notebook too.
+_DATA_SHAPES = {"num_classes", "vocabulary_size", "length", "input_shape"}
+
+
+def run_label(config):
+    """`config` in a few words, which tell the runs of a notebook apart where the key would not.
+
+    Study, model, its model arguments, the other settings not at their
+    defaults and the seed, e.g. "a cifar_cnn c1=50 c2=80 seed 0" or
+    "b char_rnn cell=lstm num_layers=1 adam lr=0.01 seed 0". Model arguments
+    that are off (0, False, None) or follow from the data (`_DATA_SHAPES`)
+    are left out.
+    """
+    shown = [f"{name}={value}" for name, value in config.model_kwargs.items()
+             if name not in _DATA_SHAPES and value not in (0, False, None)]
+    for field in dataclasses.fields(RunConfig):
+        value = getattr(config, field.name)
+        if field.name not in _UNLABELLED and value != field.default:
+            shown.append(value if field.name == "optimizer" else f"{field.name}={value}")
+    return " ".join([config.study, config.model, *shown, f"seed {config.seed}"])
+
+
 def _progress_bar(name, epochs, done, shown):
     # Metrics, the time per epoch (a moving average, so the first, compiling
-    # epoch fades out) and the ETA, on one line that updates in place.
+    # epoch fades out) and the ETA, on one line that updates in place. The
+    # runner's console recognises the start, "[name] epoch n/N |"
+    # (lib/runner/execute.py, _Console.BAR), and shows one line per run.
     return tqdm.tqdm(total=epochs, initial=done, disable=not shown, file=sys.stdout, mininterval=1.0, ascii=True,
                      desc=name, unit="epoch", bar_format="[{desc}] epoch {n_fmt}/{total_fmt} |{bar:20}| {rate_inv_fmt}, "
                                                          "ETA {remaining}{postfix}")

@@ -2,6 +2,10 @@
 
 import sys
 
-from lib.runner.execute import main
+try:
+    from lib.runner.execute import main
+except KeyboardInterrupt:  # Ctrl-C during the imports, before the runner handles it (execute._Interrupts)
+    print("Interrupted before anything ran.")
+    sys.exit(130)
 
 sys.exit(main())

@@ -14,8 +14,9 @@ The setup cell does nothing outside Colab; in Colab it clones the repository,
 installs requirements.txt (less the Jupyter packages Colab's runtime provides
 and the test tools) and the repository itself in editable mode (so `lib`
 imports), moves into notebooks/ and sets DATA_DIR, where the data loaders
-download each data set on first use and check its sha256. The cells carry the
-tag `colab`, so the rendered reports leave them out (reports.py).
+download each data set on first use and check its sha256. On a GPU runtime it
+chooses the JAX backend, and says so. The cells carry the tag `colab`, so the
+rendered reports leave them out (reports.py).
 """
 
 import argparse
@@ -83,7 +84,20 @@ if "google.colab" in sys.modules:
     if "{folder}" not in sys.path:
         sys.path.insert(0, "{folder}")  # the editable install serves sessions started after it
     os.chdir("{folder}/notebooks")
-    os.environ.setdefault("DATA_DIR", "/content/data")  # data sets download here on first use, checked by sha256"""
+    os.environ.setdefault("DATA_DIR", "/content/data")  # data sets download here on first use, checked by sha256
+{_BACKEND_CHOICE}"""
+
+
+# In the setup cell, before Keras is imported (its backend is fixed then). On
+# a GPU, JAX trains each epoch as one compiled call on data kept on the
+# device (lib/core/device_epochs.py, docs/backends.md); Colab's GPU runtimes
+# come with a CUDA build of JAX.
+_BACKEND_CHOICE = """
+    from lib import machine
+    gpus = machine.nvidia_gpus()
+    if gpus and "KERAS_BACKEND" not in os.environ:  # a backend the user chose stays
+        os.environ["KERAS_BACKEND"] = "jax"
+        print(f"GPU found ({gpus[0]}): Keras runs on JAX, the fast backend there; profile 'auto' runs the full studies.")"""
 
 
 def _cells(name):

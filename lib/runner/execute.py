@@ -13,11 +13,21 @@ going after a failure, prints each notebook's status and time, writes
 `reports/index.html` (index.py) and exits 1 if any failed, 2 on bad
 arguments. Nothing here imports Keras: the kernels do.
 
+The first line says which profile runs ("auto": full with a GPU, quick
+without) and about how long it takes. The notebooks' output goes to
+`reports/<name>.log`; the console shows one line per training run, its
+progress bar updated in place on a terminal (`--verbose` streams
+everything instead).
+
 One runner at a time executes a notebook (a lock per notebook; a second one
 waits). While it runs, its record says "running" with the runner's process,
 so a runner killed mid-notebook leaves a record that reads "interrupted".
 The report is written under temporary names and renamed into place when
-complete: a failed write (a full disk) keeps the previous report.
+complete: a failed write (a full disk) keeps the previous report. Ctrl-C or
+SIGTERM stops the kernel as Jupyter's stop button does, marks the notebook
+interrupted (its previous report stays), removes the run's scratch files,
+rebuilds the index, says in one line what stopped, and exits 130; the next
+run resumes (see `_Interrupts`).
 """
 
 import argparse
@@ -28,13 +38,15 @@ import logging
 import os
 import re
 import shutil
+import signal
 import socket
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 from lib import files, machine, paths, studies
-from lib.core.config import PROFILE_NAMES
+from lib.core.config import AUTO, resolve_profile
 from lib.runner import index as report_index, reports, stamps, tracing
 
 NOTEBOOK_DIR = paths.ROOT / "notebooks"
@@ -188,16 +200,19 @@ def stale_reason(notebook, inputs, reports_dir):
 _UNUSED = {"read": [], "write": [], "list": []}  # what a run that has not started used
 
 
-def run_notebook(notebook, parameters, reports_dir, data_dir=None, log_output=False, inputs=None):
+def run_notebook(notebook, parameters, reports_dir, data_dir=None, inputs=None, console=None, interrupts=None):
     """Execute one notebook, render its HTML with provenance and write its record.
 
     Args:
         notebook: path of the notebook.
         parameters: dict of papermill parameters.
-        reports_dir: where `<name>.ipynb`, `<name>.html` and `<name>.run.json` go.
+        reports_dir: where `<name>.ipynb`, `<name>.html`, `<name>.run.json`
+            and `<name>.log` (everything the notebook printed) go.
         data_dir: the resolved data directory (watched as an input).
-        log_output: stream the cells' output.
         inputs: `stamps.inputs(...)` of this run, kept as part of its stamp.
+        console: the runner's `_Console` (default: one that shows nothing).
+        interrupts: the runner's `_Interrupts`, which stops the kernel on
+            Ctrl-C or SIGTERM (default: one that is not installed).
 
     Returns:
         The record: status ("ok" or "failed"), error, seconds, provenance,
@@ -212,8 +227,9 @@ def run_notebook(notebook, parameters, reports_dir, data_dir=None, log_output=Fa
     """
     import papermill
 
+    console, interrupts = console or _Console(shown=False), interrupts or _Interrupts()
     reports_dir = Path(reports_dir)
-    output, html_path, path = (reports_dir / f"{notebook.stem}{suffix}" for suffix in (".ipynb", ".html", ".run.json"))
+    output, html_path, path, log_path = (reports_dir / f"{notebook.stem}{suffix}" for suffix in (".ipynb", ".html", ".run.json", ".log"))
     roots = [paths.history_dir(), paths.figure_dir(), *([data_dir] if data_dir else [])]
     start = reports.now()
     running = _record(notebook, "running", None, reports.provenance(start, start, parameters, _UNUSED), _UNUSED, None)
@@ -221,20 +237,23 @@ def run_notebook(notebook, parameters, reports_dir, data_dir=None, log_output=Fa
     files.write_json(path, running)  # no stamp (inputs) until the run is over
     scratch = Path(tempfile.mkdtemp(dir=reports_dir, prefix=f".{notebook.stem}.running-"))
     try:
-        executed, log_path = scratch / output.name, scratch / "trace.jsonl"
+        executed, trace_path = scratch / output.name, scratch / "trace.jsonl"
         status, error = "ok", None
-        with _traced_kernels(log_path, roots, scratch):
+        with (_traced_kernels(trace_path, roots, scratch), open(log_path, "w") as log,
+              console.notebook(notebook.stem, log), interrupts.notebook() as kernels):
             try:
                 papermill.execute_notebook(
                     str(notebook), str(executed), parameters=parameters, kernel_name="python3",
-                    cwd=str(notebook.parent), progress_bar=False, log_output=log_output,
+                    cwd=str(notebook.parent), progress_bar=False, log_output=console.verbose,
+                    stdout_file=console, stderr_file=log,
+                    kernel_manager_class=_kernel_manager(log, kernels), on_cell_execute=interrupts.check,
                 )
             except papermill.PapermillExecutionError as failure:
                 status, error = "failed", f"{failure.ename}: {failure.evalue}"
             except Exception as failure:  # a dead or timed-out kernel, a full disk: report it and go on with the others
                 status, error = "failed", f"{type(failure).__name__}: {failure}"
         end = reports.now()
-        used = tracing.read_log(log_path)
+        used = tracing.read_log(trace_path)
         used["write"] = [p for p in used["write"] if os.path.exists(p)]  # temporary files renamed into place
         found = reports.provenance(start, end, parameters, used, used.pop("provenance"))
         if executed.exists():
@@ -258,6 +277,184 @@ def run_notebook(notebook, parameters, reports_dir, data_dir=None, log_output=Fa
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return record
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) or SIGTERM reached the runner; the message names the signal."""
+
+
+class _Stopped(Exception):
+    """Raised before a cell would run once the runner is interrupted: papermill stops there."""
+
+
+class _Interrupts:
+    """Ctrl-C and SIGTERM, which stop the runner cleanly.
+
+    A terminal sends Ctrl-C's SIGINT to the runner's process group, but each
+    kernel runs in a session of its own (jupyter_client), so it does not get
+    it, and papermill would go on. While a notebook runs, the first signal
+    interrupts its kernel as Jupyter's stop button does (SIGINT to the
+    kernel's process group, its pool workers included): the cell ends with
+    KeyboardInterrupt, which releases the run's lock, and the run's last
+    resume state stays for the next run. No further cell starts (`check`),
+    papermill shuts the kernel down, and `notebook` then raises `Interrupted`
+    so the runner can clean up. A kernel that has not stopped `GRACE` seconds
+    later, or at a second signal, is killed. Outside a notebook the signal
+    raises `Interrupted` at once. The handlers are installed even where
+    SIGINT came ignored (a command started with `&` by a script), since the
+    user asked to stop.
+    """
+
+    GRACE = 10.0
+
+    def __init__(self):
+        self.received = None  # the first signal's name
+        self.reports_dir = None  # where the index is rebuilt after a signal, once the arguments are checked
+        self._kernels = None  # the running notebook's kernel managers, while one runs
+        self._timer = None
+
+    @contextlib.contextmanager
+    def installed(self):
+        """Handle SIGINT and SIGTERM inside the block; the previous handlers come back after it."""
+        previous = {number: signal.signal(number, self._handle) for number in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield self
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+
+    @contextlib.contextmanager
+    def notebook(self):
+        """While a notebook runs: yields the list its kernel managers go in; raises `Interrupted` after if stopped."""
+        self._kernels = []
+        try:
+            yield self._kernels
+        finally:
+            self._kernels = None
+            if self._timer:
+                self._timer.cancel()
+        if self.received:
+            raise Interrupted(self.received)
+
+    def check(self, **_):
+        """papermill's hook before each cell (`on_cell_execute`)."""
+        if self.received:
+            raise _Stopped(f"stopped by {self.received}")
+
+    def _handle(self, number, frame):
+        if self.received:  # a second signal: no more waiting
+            _signal_kernels(self._kernels or (), signal.SIGKILL)
+            return
+        self.received = signal.Signals(number).name
+        if self._kernels is None:
+            raise Interrupted(self.received)
+        _signal_kernels(self._kernels, signal.SIGINT)
+        self._timer = threading.Timer(self.GRACE, _signal_kernels, (self._kernels, signal.SIGKILL))
+        self._timer.daemon = True
+        self._timer.start()
+
+
+def _signal_kernels(kernels, number):
+    """Send signal `number` to the process group of each kernel of `kernels` that is still running."""
+    for manager in kernels:
+        process = getattr(getattr(manager, "provisioner", None), "process", None)
+        if process is not None and process.returncode is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, number)  # each kernel leads a session of its own (jupyter_client)
+
+
+def _kernel_manager(log, kernels):
+    """A kernel manager class whose kernels are listed in `kernels` and write their own output to `log`.
+
+    Their cells' output reaches papermill through Jupyter's messages; what the
+    kernel process itself prints (at start-up, at shutdown) would go to the
+    runner's terminal.
+    """
+    from jupyter_client import AsyncKernelManager
+
+    class KernelManager(AsyncKernelManager):
+        async def start_kernel(self, **kwargs):
+            kernels.append(self)
+            return await super().start_kernel(stdout=log, stderr=log, **kwargs)
+
+    return KernelManager
+
+
+class _Console:
+    """What the console shows of the notebooks: one line per training run.
+
+    papermill hands over the cells' stdout as it streams (`stdout_file`). All
+    of it goes to the notebook's log; a run's progress bar
+    (`runs._progress_bar`: "[label] epoch n/N |...") is shown as one line,
+    updated in place on a terminal and printed once when the run ends
+    elsewhere (a pipe, a CI log). With `verbose` papermill streams everything
+    instead and the console shows nothing of its own.
+    """
+
+    BAR = re.compile(r"\[(?P<label>.+?)\] epoch (?P<done>\d+)/(?P<total>\d+) \|")
+
+    def __init__(self, shown=True, verbose=False, out=None):
+        self.shown, self.verbose = shown and not verbose, verbose
+        self.out = out or sys.stdout
+        self.terminal = self.out.isatty()
+        self.name = self.log = self.bar = None  # the notebook running, its log, its run's last progress
+        self.line = ""  # the text since the last "\r" or "\n"
+
+    @contextlib.contextmanager
+    def notebook(self, name, log):
+        """Send notebook `name`'s output to the file `log` in the block, and unless verbose its loggers' too."""
+        self.name, self.log, self.bar, self.line = name, log, None, ""
+        # papermill's, nbclient's and jupyter_client's warnings; verbose, they and the output go to the console.
+        handler = logging.NullHandler() if self.verbose else logging.StreamHandler(log)
+        logging.getLogger().addHandler(handler)
+        try:
+            yield
+        finally:
+            logging.getLogger().removeHandler(handler)
+        if self.bar:  # a run that ended without closing its bar (diverged, failed)
+            self._end_run(self.bar)
+        self.name = None
+
+    def write(self, text):
+        self.log.write(text)
+        self.log.flush()
+        for part in re.split(r"([\r\n])", text):
+            if part == "\r":
+                self.line = ""
+            elif part == "\n":
+                if self.BAR.match(self.line):
+                    self._end_run(self.line)
+                self.line = ""
+            elif part:
+                self.line += part
+                if self.BAR.match(self.line):
+                    self.bar = self.line.rstrip()
+                    if self.shown and self.terminal:
+                        width = shutil.get_terminal_size().columns - 1
+                        self._print(f"\r  {self.bar}"[:width] + "\x1b[K", end="")
+
+    def flush(self):
+        self.log.flush()
+
+    def stopped(self):
+        """The line that says what a signal stopped and that `make all` resumes it."""
+        found = self.BAR.match(self.bar or "")
+        if found:
+            return (f"Interrupted {self.name} during run {found['label']} (epoch {found['done']}/{found['total']}); "
+                    "`make all` resumes it from its last checkpoint.")
+        return f"Interrupted {self.name}; `make all` resumes it." if self.name else "Interrupted; `make all` resumes where it stopped."
+
+    def say(self, line):
+        """Print `line`, in place of a run's line being updated on a terminal."""
+        self._print(("\r\x1b[K" if self.bar and self.shown and self.terminal else "") + line)
+
+    def _end_run(self, text):
+        self.bar = None
+        if self.shown:
+            self._print(("\r\x1b[K" if self.terminal else "") + "  " + text.rstrip())
+
+    def _print(self, text, end="\n"):
+        print(text, end=end, file=self.out, flush=True)
 
 
 def _record(notebook, status, error, found, used, inputs):
@@ -295,22 +492,71 @@ class _QuietPapermill(logging.Filter):
 _QUIET = _QuietPapermill()
 
 
-def _warn_full_without_gpu(selected):
-    if machine.nvidia_gpus():
-        return
-    hours = sum(studies.cpu_hours(notebook.stem) for notebook in selected)
-    print(
-        "WARNING: PROFILE=full runs the studies' real epochs, which needs a GPU, and "
-        f"none was found ({machine.cpu_description()}). Estimated time on this CPU: "
-        f"about {hours:.1f} hours. For meaningful numbers in minutes run "
-        "`make all PROFILE=quick` (or `python -m lib.runner --profile quick`).",
-        flush=True,
-    )
+# Behind the estimates (shared 2-core CPU, bench/README.md): the smoke suite
+# took 8 minutes for 21 notebooks, mostly kernel start-up and imports; a
+# Study A Q1 epoch took 4.7 s there and 0.0955 s on an H200 under JAX.
+_SMOKE_HOURS_PER_NOTEBOOK = 8 / 60 / 21
+_GPU_SPEEDUP = 49
+
+
+def _work(study, profile):
+    """Epochs x seeds x trials summed over a study's scales under `profile`: what the profiles scale."""
+    return sum(scale["epochs"] * scale["seeds"] * scale.get("trials", 1) for scale in study.PROFILES[profile].values())
+
+
+def estimate_hours(names, profile, gpu=False):
+    """Hours notebooks `names` take under `profile`: measured for smoke; otherwise scaled from `studies.cpu_hours`.
+
+    A notebook's full-profile CPU hours are scaled by its study's work under
+    `profile` against full (`_work`), and on a GPU divided by Study A Q1's
+    speed-up there; neither is measured end to end.
+    """
+    if profile == "smoke":
+        return len(names) * _SMOKE_HOURS_PER_NOTEBOOK
+    hours = 0.0
+    for name in names:
+        study = studies.STUDIES.get(name.split("_", 1)[0])
+        if study:
+            hours += studies.cpu_hours(name) * _work(study, profile) / _work(study, "full")
+    return hours / _GPU_SPEEDUP if gpu else hours
+
+
+def _duration(hours):
+    minutes = hours * 60
+    return (f"{minutes * 60:.0f} seconds" if minutes < 2 else f"{minutes:.0f} minutes" if minutes < 90
+            else f"{hours:.1f} hours" if hours < 10 else f"{hours:.0f} hours")
+
+
+def plan_line(profile, reason, names, gpus):
+    """The runner's first line: the profile, why, and about how long `names` (the notebooks to run) take.
+
+    Args:
+        profile: the resolved profile.
+        reason: why "auto" chose it (`config.resolve_profile`), or None.
+        names: the notebooks that will run.
+        gpus: `machine.nvidia_gpus()`.
+    """
+    chosen = f"Profile {profile} (auto: {reason})" if reason else f"Profile {profile}"
+    if not names:
+        return f"{chosen}: every report is up to date."
+    count = f"{len(names)} notebook{'s' * (len(names) > 1)} to run"
+    if gpus and profile != "smoke":
+        took = f"about {_duration(estimate_hours(names, profile, gpu=True))} if they speed up as Study A Q1 did on an H200 " \
+               f"({_GPU_SPEEDUP}x a 2-core CPU; not measured end to end)"
+    else:
+        took = f"about {_duration(estimate_hours(names, profile))} on a 2-core CPU"
+    if profile == "full" and not gpus:
+        return (f"{chosen} without a GPU ({machine.cpu_description()}): {count}, {took}. Ctrl-C stops it and "
+                f"`make all` resumes it later; PROFILE=quick takes about {_duration(estimate_hours(names, 'quick'))}.")
+    if reason and profile == "quick":
+        return f"{chosen}: {count}, {took}. PROFILE=smoke tests the code in minutes; PROFILE=full runs the published epochs."
+    return f"{chosen}: {count}, {took}."
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m lib.runner", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--profile", default=os.environ.get("PROFILE") or "full", help="smoke | quick | full (default: $PROFILE or full)")
+    parser.add_argument("--profile", default=os.environ.get("PROFILE") or AUTO,
+                        help="auto | smoke | quick | full (default: $PROFILE or auto: full with a GPU, quick without)")
     parser.add_argument("--data-dir", default=os.environ.get("DATA_DIR", ""), help="data directory (default: $DATA_DIR or data/)")
     parser.add_argument("--reports-dir", default=str(paths.ROOT / "reports"), help="where executed notebooks and HTML go")
     parser.add_argument("--jobs", type=int, default=os.environ.get("JOBS") or "1",  # argparse converts it
@@ -319,12 +565,30 @@ def main(argv=None):
     parser.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE", help="extra notebook parameter")
     parser.add_argument("--force", action="store_true", default=bool(os.environ.get("FORCE")),
                         help="execute notebooks even when their reports are up to date (default: $FORCE)")
-    parser.add_argument("--quiet", action="store_true", help="do not stream notebook output")
+    shown = parser.add_mutually_exclusive_group()
+    shown.add_argument("--verbose", action="store_true", default=bool(os.environ.get("VERBOSE")),
+                       help="stream every notebook's output (default: $VERBOSE; otherwise one line per training run, "
+                            "the output in reports/<name>.log)")
+    shown.add_argument("--quiet", action="store_false", dest="verbose", help="one line per training run (the default)")
     args = parser.parse_args(argv)
+    console, interrupts = _Console(verbose=args.verbose), _Interrupts()
+    with interrupts.installed():
+        try:
+            return _run(args, console, interrupts)
+        except KeyboardInterrupt:  # Interrupted, in a notebook or between them
+            for number in (signal.SIGINT, signal.SIGTERM):  # the clean-up runs to its end
+                signal.signal(number, signal.SIG_IGN)
+            console.say(console.stopped())
+            if interrupts.reports_dir:
+                report_index.build(interrupts.reports_dir, NOTEBOOK_DIR)
+            return 130
+
+
+def _run(args, console, interrupts):
+    """`main` after the arguments are parsed: returns the exit status."""
     logging.getLogger("papermill").addFilter(_QUIET)
     try:
-        if args.profile not in PROFILE_NAMES:
-            raise ValueError(f"Unknown profile: {args.profile!r}. Expected one of {PROFILE_NAMES}.")
+        profile, reason = resolve_profile(args.profile)
         selected = notebooks(args.only)
         extra = dict(parse_parameter(text) for text in args.parameter)
         if args.jobs < 1:
@@ -338,42 +602,42 @@ def main(argv=None):
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    if not args.quiet:  # papermill streams cell output through its logger
+    if args.verbose:  # papermill streams cell output through its logger
         logging.basicConfig(level=logging.INFO, format="%(message)s")
         logging.getLogger("papermill").setLevel(logging.INFO)
-    reports_dir = Path(args.reports_dir)
+    reports_dir = interrupts.reports_dir = Path(args.reports_dir)
     reports_dir.mkdir(parents=True, exist_ok=True)
     data_dir = paths.data_dir(args.data_dir)
     plan = []
     for notebook in selected:
-        parameters = {"profile": args.profile, "data_dir": args.data_dir, **extra}
+        parameters = {"profile": profile, "data_dir": args.data_dir, **extra}
         if args.jobs > 1 and "jobs" in _parameters(notebook):
             parameters["jobs"] = args.jobs
         inputs = stamps.inputs(notebook, parameters, data_dir)
-        reason = "--force" if args.force else stale_reason(notebook, inputs, reports_dir)
-        plan.append((notebook, parameters, inputs, reason))
-    if args.profile == "full" and any(reason for *_, reason in plan):
-        _warn_full_without_gpu([notebook for notebook, *_, reason in plan if reason])
+        reason_to_run = "--force" if args.force else stale_reason(notebook, inputs, reports_dir)
+        plan.append((notebook, parameters, inputs, reason_to_run))
+    print(plan_line(profile, reason, [notebook.stem for notebook, *_, why in plan if why], machine.nvidia_gpus()), flush=True)
     results = []
     for notebook, parameters, inputs, _ in plan:
         with notebook_lock(reports_dir, notebook.stem):
             # Asked again under the lock: a runner that held it may have just brought the report up to date.
-            reason = "--force" if args.force else stale_reason(notebook, inputs, reports_dir)
-            if reason is None:
+            reason_to_run = "--force" if args.force else stale_reason(notebook, inputs, reports_dir)
+            if reason_to_run is None:
                 record = json.loads(record_path(reports_dir, notebook.stem).read_text())
                 results.append((notebook.stem, "up to date", 0.0, None))
                 print(f"<== {notebook.stem}: up to date (report of {record['provenance']['start']}; --force runs it again)", flush=True)
                 continue
-            print(f"==> {notebook.stem} (profile {args.profile}; {reason})", flush=True)
+            print(f"==> {notebook.stem} ({reason_to_run})", flush=True)
             try:
-                record = run_notebook(notebook, parameters, reports_dir, data_dir, log_output=not args.quiet, inputs=inputs)
+                record = run_notebook(notebook, parameters, reports_dir, data_dir, inputs, console, interrupts)
             except OSError as error:  # no room for its record or scratch folder (a full disk): go on with the others
                 record = {"status": "failed", "seconds": 0.0, "error": f"{type(error).__name__}: {error}"}
         results.append((notebook.stem, record["status"], record["seconds"], record["error"]))
+        log = f"; its output is in {reports_dir / notebook.stem}.log"
         print(f"<== {notebook.stem}: {record['status']} in {record['seconds']:.1f} s"
-              + (f" ({record['error']})" if record["error"] else ""), flush=True)
+              + (f" ({record['error']}{log})" if record["error"] else ""), flush=True)
     index = report_index.build(reports_dir, NOTEBOOK_DIR)
-    print(f"\nSummary (profile {args.profile}, reports in {reports_dir}, index {index}):")
+    print(f"\nSummary (profile {profile}, reports in {reports_dir}, index {index}):")
     for name, status, seconds, error in results:
         print(f"  {name:<24} {status:<10} {seconds:8.1f} s" + (f"  {error}" if error else ""))
     failed = sum(status == "failed" for _, status, _, _ in results)

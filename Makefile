@@ -24,7 +24,7 @@ endif
 
 # Notebooks whose reports are current are not executed again (FORCE=1 executes them).
 all: $(VENV)/.installed $(if $(GPU),$(VENV)/.installed-gpu)
-	@echo "$(if $(GPU),GPU found by nvidia-smi,no GPU found by nvidia-smi): KERAS_BACKEND=$${KERAS_BACKEND:-tensorflow}"
+	$(if $(GPU),@echo "GPU found by nvidia-smi: training under KERAS_BACKEND=$${KERAS_BACKEND}")
 	@$(PY) -m lib.runner --profile "$(PROFILE)" --data-dir "$(DATA_DIR)" --jobs "$(JOBS)" $(if $(ONLY),--only $(ONLY)) $(if $(FORCE),--force) $(if $(VERBOSE),--verbose)
 
 report: $(VENV)/.installed

@@ -52,7 +52,7 @@ def _batch(data, labels):
 
 
 CASES = [
-    ("runner profile", _runner("--profile", "fast"), SystemExit, "Unknown profile: 'fast'. Expected one of ('smoke', 'quick', 'full')."),
+    ("runner profile", _runner("--profile", "fast"), SystemExit, "Unknown profile: 'fast'. Expected one of ('auto', 'smoke', 'quick', 'full')."),
     ("runner notebook", _runner("--only", "b_q9"), SystemExit, "Unknown notebook: 'b_q9'."),
     ("runner parameter name", _runner("-p", "lr=0.1"), SystemExit, "Unknown parameter 'lr' for notebook a_q1_cnn. Valid parameters: profile, data_dir, epochs, seed."),
     ("runner parameter syntax", _runner("-p", "seed"), SystemExit, "Invalid parameter: 'seed'. Expected name=value, e.g. seed=1."),
@@ -64,7 +64,7 @@ CASES = [
     ("seeds override", lambda tmp_path: config.profile_settings(study_a.PROFILES, "quick", "a", seeds=0), ValueError, "Invalid value for `seeds`. Received: seeds=0. Expected a positive integer."),
     ("optimizer", lambda tmp_path: _config(optimizer="adagrad"), ValueError, "Unknown optimizer: 'adagrad'. Expected one of ('sgd', 'rmsprop', 'adam')."),
     ("learning rate", lambda tmp_path: _config(lr=-0.1), ValueError, "Invalid value for `lr`. Received: lr=-0.1. Expected a positive number."),
-    ("clipnorm", lambda tmp_path: _config(clipnorm=-2), ValueError, "Invalid value for `clipnorm`. Received: clipnorm=-2. Expected a non-negative number (0: no clipping)."),
+    ("clipvalue", lambda tmp_path: _config(clipvalue=-2), ValueError, "Invalid value for `clipvalue`. Received: clipvalue=-2. Expected a non-negative number (0: no clipping)."),
     ("seed", lambda tmp_path: _config(seed="one"), ValueError, "Invalid value for `seed`. Received: seed='one'. Expected a non-negative integer."),
     ("batch size", lambda tmp_path: _config(batch_size=0), ValueError, "Invalid value for `batch_size`. Received: batch_size=0. Expected a positive integer."),
     ("channels", lambda tmp_path: models.build_cifar_cnn(c1=-3), ValueError, "Invalid value for `c1`. Received: c1=-3. Expected a positive integer."),
@@ -93,7 +93,7 @@ def test_bad_input_is_refused_clearly_and_changes_nothing(tmp_path, monkeypatch,
 @pytest.mark.parametrize(
     "variables, message",
     [
-        (["PROFILE=fast"], "error: Unknown profile: 'fast'. Expected one of ('smoke', 'quick', 'full')."),
+        (["PROFILE=fast"], "error: Unknown profile: 'fast'. Expected one of ('auto', 'smoke', 'quick', 'full')."),
         (["JOBS=two"], "argument --jobs: invalid int value: 'two'"),
         (["ONLY=a_q9"], "error: Unknown notebook: 'a_q9'."),
     ],

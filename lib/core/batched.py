@@ -148,7 +148,7 @@ def _train(members, progress, deadline):
         if member.record is None:
             member.record = {"metrics": {}, "epoch": [], "epoch_time_s": [], "start": time.time(), "status": "complete"}
         elif progress:
-            print(f"[{config.study}/{member.key}] resuming after epoch {len(member.record['epoch'])} of {config.epochs}",
+            print(f"[{runs.run_label(config)}] resuming after epoch {len(member.record['epoch'])} of {config.epochs}",
                   flush=True)
     # Runs resumed from different epochs train in separate batches, each from its own epoch.
     by_start = {}
@@ -160,7 +160,7 @@ def _train(members, progress, deadline):
 def _train_batch(members, data, start, progress, deadline):
     config, every = members[0].config, runs.checkpoint_every()
     epochs = BatchedEpochs([member.model for member in members], data, config.batch_size)
-    name = f"{config.study}/{len(members)} runs {members[0].key}.."
+    name = f"{runs.run_label(config)} and {len(members) - 1} more seeds"
     bar = runs._progress_bar(name, config.epochs, start, progress)
     for epoch in range(start, config.epochs):
         began = time.perf_counter()
@@ -179,7 +179,7 @@ def _train_batch(members, data, start, progress, deadline):
             if broken:
                 record.update(status="diverged", diverged_at_epoch=epoch + 1)
                 what = "the training loss" if broken[0] == "loss" else broken[0]
-                print(f"[{member.config.study}/{member.key}] diverged: {what} is {metrics[broken[0]]} "
+                print(f"[{runs.run_label(member.config)}] diverged: {what} is {metrics[broken[0]]} "
                       f"after epoch {epoch + 1}; stopping this run.", file=sys.stderr, flush=True)
                 epochs.write_back(index)
                 _finish(member, data, len(members))

@@ -122,7 +122,7 @@ def fit_cached(config, progress=True):
                 (run_dir / "resume.npz").unlink(missing_ok=True)
                 return Run(config, cached, path, run_dir / "final.weights.h5")
     if progress:
-        print(f"[{name}] cached: {path}")
+        print(f"[{name}] cached: {path.relative_to(paths.ROOT) if path.is_relative_to(paths.ROOT) else path.name}")
     return Run(config, cached, path, run_dir / "final.weights.h5")
 
 

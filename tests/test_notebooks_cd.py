@@ -18,8 +18,8 @@ def test_studies_c_and_d_smoke_reports(outputs, capsys):
 
     histories = outputs / "history_dir"
     # C2 reads C1's run and D4 reads D1-D3's: they train nothing new. Under the smoke profile C4's
-    # SimpleRNN is C3's 128-unit run (same epochs) and D2's 128-unit runs are D1's batch-128 runs.
-    assert len(list((histories / "c").glob("*.json"))) == 3 + 4 + 2 + 1
+    # SimpleRNN is C3's 128-unit run (same epochs) and D2's 128-unit runs are D1's batch-256 runs.
+    assert len(list((histories / "c").glob("*.json"))) == 3 + 3 + 4 + 2 + 1  # C1 with both initialisations, C3, C4's grid and others
     assert len(list((histories / "d").glob("*.json"))) == 4 + 2 + 2
     for question in ("c_c1", "c_c2", "c_c3", "c_c4", "d_d1", "d_d2", "d_d3", "d_d4"):
         saved = json.loads((histories / "results" / "smoke" / f"{question}.json").read_text())
@@ -33,5 +33,5 @@ def test_studies_c_and_d_smoke_reports(outputs, capsys):
                  "d_d4/success_rate.png", "d_d4/adversarial_examples.png"]:
         assert (figures / name).stat().st_size > 5_000, name
     c1 = (outputs / "reports" / "c_c1_cifar_cnn.html").read_text()
-    assert "0.662" in c1 and "0.629" in c1  # published beside ours
+    assert "0.6623" in c1 and "0.6287" in c1 and "starter init" in c1  # published beside ours; both initialisations
     assert "untargeted FGSM" in (outputs / "reports" / "d_d4_adversarial.html").read_text()

@@ -80,11 +80,11 @@ def test_q1_notebook_smoke_report_figures_and_cache(outputs, capsys):
     assert history["provenance"]["profile"] == "smoke" and len(history["epoch"]) == 2
     notebook = nbformat.read(reports / "a_q1_cnn.ipynb", as_version=4)
     assert notebook.metadata.papermill.parameters["profile"] == "smoke"
-    table = next(cell for cell in notebook.cells if "comparison\n" in cell.source + "\n")
+    table = next(cell for cell in notebook.cells if "results.record(" in cell.source)
     html_table = table.outputs[0]["data"]["text/html"]
-    cells = [float(value) for value in re.findall(r"<td>(-?[0-9.]+)</td>", html_table)]
+    cells = [float(value) for value in re.findall(r"<td[^>]*>\s*(-?[0-9.]+)\s*</td>", html_table)]
     assert 0.5475 in cells  # published beside ours
-    assert any(abs(value - history["final"]["test_accuracy"]) < 5e-5 for value in cells)
+    assert any(abs(value - history["final"]["test_accuracy"]) < 5e-4 for value in cells)  # shown to 4 significant digits
 
     written = history_file.stat().st_mtime_ns
     assert _main(outputs, *argv) == 0

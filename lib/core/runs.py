@@ -361,7 +361,10 @@ def _progress_bar(name, epochs, done, shown):
     # epoch fades out) and the ETA, on one line that updates in place. The
     # runner's console recognises the start, "[name] epoch n/N |"
     # (lib/runner/execute.py, _Console.BAR), and shows one line per run.
+    # A kernel's output keeps every update as a line of the report: about
+    # 20 per run (`miniters`), not one per epoch.
     return tqdm.tqdm(total=epochs, initial=done, disable=not shown, file=sys.stdout, mininterval=1.0, ascii=True,
+                     miniters=max(1, epochs // 20),
                      desc=name, unit="epoch", bar_format="[{desc}] epoch {n_fmt}/{total_fmt} |{bar:20}| {rate_inv_fmt}, "
                                                          "ETA {remaining}{postfix}")
 

@@ -129,6 +129,9 @@ def test_describe_counts_and_names_what_does_not_reproduce():
     assert text.startswith("Of 4 published numbers, 3 can be compared under this profile: 2 reproduce within tolerance and 1 do not.")
     assert "Q1 (50/60, SGD): test accuracy, final epoch (ours 0.4, published 0.5475)" in text
     assert "1 cannot be compared yet: not measured under this profile." in text
+    assert "Likely reasons: the data." in reproduction.describe(rows, "the data.") and "Likely" not in text
+    reproduced = [row for row in rows if row["verdict"] != "not reproduced"]
+    assert "Likely" not in reproduction.describe(reproduced, "the data.")  # said only where something does not reproduce
 
 
 def test_record_checks_curves_without_repeating_the_final_that_published_csv_lists(outputs):

@@ -42,6 +42,10 @@ CAVEATS = {"quick": "quick profile: 10 (E1) and 8 (E2) trials of 3 and 5 epochs,
 # trials 12-43 s per epoch with 3,000 words, ~3.6x the softmax work with the
 # full ~11,000-word vocabulary: ~60 s on average.
 CPU_HOURS = {"e_q1_cnn_search": 9.2, "e_q2_word_lm_search": 5.0}
+# Said in the discussion where a published number does not reproduce (reproduction.describe).
+LIKELY_REASONS = ("a random search samples different configurations each time (the published one is one draw), and "
+                  "our full profile's trial count and epochs are our assumption; E2's perplexity also depends on the "
+                  "vocabulary size.")
 
 # Q1: the CNN's search space (optimizer names as `lib.core.config.OPTIMIZERS`;
 # Glorot is Keras's glorot_uniform, He is he_normal).

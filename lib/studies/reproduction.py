@@ -150,11 +150,12 @@ def counts(rows):
     return {verdict: sum(row["verdict"] == verdict for row in rows) for verdict in VERDICTS}
 
 
-def describe(checks):
-    """What the checks show, in a few sentences: how many reproduce, which do not, and what the others lack.
+def describe(checks, likely=None):
+    """What the checks show, in a few sentences: how many reproduce, which do not and likely why, and what the others lack.
 
     Args:
         checks: rows of `value_checks`/`curve_checks`, or the table `results.record` returns (its `attrs["checks"]`).
+        likely: the study's likely reasons for a difference (its `LIKELY_REASONS`), said when something does not reproduce.
 
     Returns:
         Markdown text (labels and reasons come from the code and published.csv).
@@ -172,6 +173,8 @@ def describe(checks):
         text.append("Not reproduced: " + "; ".join(
             f"{row['label']} (ours {row['ours']:.4g}, published {row['published']:.4g})" for row in missed[:5])
             + (f"; and {len(missed) - 5} more" if len(missed) > 5 else "") + ".")
+        if likely:
+            text.append(f"Likely reasons: {likely}")
     if reasons:
         text.append(f"{found['not comparable yet']} cannot be compared yet: {reasons}.")
     return " ".join(text)

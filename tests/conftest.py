@@ -1,5 +1,6 @@
 import pickle
 
+import nbformat
 import numpy as np
 import pytest
 
@@ -63,3 +64,14 @@ def tiny_config(session, **overrides):
     settings = dict(session=session, study="a", model="cifar_cnn", data="cifar10", epochs=2, model_kwargs={"c1": 4, "c2": 6},
                     data_kwargs={"train_per_class": 3, "test_per_class": 2}, batch_size=8)
     return RunConfig(**{**settings, **overrides})
+
+
+def write_parameterised_notebook(path, code):
+    """A notebook at `path` as the runner expects one: a `parameters` cell (profile, data_dir), then `code`."""
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell('profile: str = "smoke"\ndata_dir: str = ""', metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell(code),
+    ])
+    notebook.metadata.kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, path)
+

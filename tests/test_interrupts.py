@@ -15,11 +15,11 @@ import sys
 import time
 from pathlib import Path
 
-import nbformat
 import numpy as np
 import psutil
 import pytest
 
+from conftest import write_parameterised_notebook
 from lib import paths
 from lib.runner import execute
 
@@ -42,12 +42,7 @@ def notebook_dir(outputs, monkeypatch):
     """A folder holding `train.ipynb`, which trains one run of EPOCHS epochs; resume states every 2 epochs."""
     folder = outputs / "notebooks"
     folder.mkdir()
-    notebook = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_code_cell('profile: str = "smoke"\ndata_dir: str = ""', metadata={"tags": ["parameters"]}),
-        nbformat.v4.new_code_cell(_TRAIN),
-    ])
-    notebook.metadata.kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(notebook, folder / "train.ipynb")
+    write_parameterised_notebook(folder / "train.ipynb", _TRAIN)
     monkeypatch.setenv("CHECKPOINT_EVERY", "2")
     return folder
 

@@ -10,10 +10,10 @@ import sys
 import time
 from pathlib import Path
 
-import nbformat
 import psutil
 import pytest
 
+from conftest import write_parameterised_notebook
 from lib import files, paths
 from lib.runner import execute, index, stamps
 
@@ -38,12 +38,7 @@ def waits(outputs, monkeypatch):
     """A notebook folder holding `waits.ipynb`, its input file written and $RELEASE set."""
     folder = outputs / "notebooks"
     folder.mkdir()
-    notebook = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_code_cell('profile: str = "smoke"\ndata_dir: str = ""', metadata={"tags": ["parameters"]}),
-        nbformat.v4.new_code_cell(_WAITS),
-    ])
-    notebook.metadata.kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(notebook, folder / "waits.ipynb")
+    write_parameterised_notebook(folder / "waits.ipynb", _WAITS)
     inputs = outputs / "history_dir" / "inputs"
     inputs.mkdir(parents=True)
     (inputs / "value.json").write_text("42")

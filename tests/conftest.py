@@ -1,6 +1,5 @@
 import pickle
 
-import nbformat
 import numpy as np
 import pytest
 
@@ -68,6 +67,8 @@ def tiny_config(session, **overrides):
 
 def write_parameterised_notebook(path, code):
     """A notebook at `path` as the runner expects one: a `parameters` cell (profile, data_dir), then `code`."""
+    import nbformat  # not in make test-jax's light environment, whose tests write no notebooks
+
     notebook = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_code_cell('profile: str = "smoke"\ndata_dir: str = ""', metadata={"tags": ["parameters"]}),
         nbformat.v4.new_code_cell(code),

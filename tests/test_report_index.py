@@ -263,3 +263,20 @@ def test_a_report_shows_no_path_of_this_machine(tmp_path):
     assert "read …/course-data/x, cached: histories/a/k.json" in text
     assert "data_dir='…/course-data'" in text  # the provenance too
     assert data_dir in executed.read_text()  # the executed notebook keeps them
+
+
+def test_a_report_shows_progress_bars_as_a_terminal_does_and_folds_long_logs(tmp_path):
+    updates = [nbformat.v4.new_output("stream", name="stdout", text=f"\r[run {run}] epoch {epoch}/3") for run in range(14) for epoch in (1, 2, 3)]
+    updates = [output for run in range(14) for output in (*updates[3 * run:3 * run + 3], nbformat.v4.new_output("stream", name="stdout", text="\n"))]
+    short = [nbformat.v4.new_output("stream", name="stdout", text="\r[alone] epoch 1/2\r[alone] epoch 2/2\n")]
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("train()", outputs=updates),
+                                               nbformat.v4.new_code_cell("train_one()", outputs=short)])
+    executed = tmp_path / "executed.ipynb"
+    nbformat.write(notebook, executed)
+    start = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+    reports.render(executed, tmp_path / "report.html", reports.provenance(start, start, {}, {"read": [], "write": [], "list": []}))
+    page = (tmp_path / "report.html").read_text()
+    text = html.unescape(re.sub(r"<[^>]+>", "", page))
+    assert [text.count(f"[run {run}] epoch 3/3") for run in range(14)] == [1] * 14 and "epoch 2/3" not in text
+    assert "printed output (14 lines)" in page and page.count('class="log"') == 1  # the short one stays open
+    assert "[alone] epoch 2/2" in text and "[alone] epoch 1/2" not in text

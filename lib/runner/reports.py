@@ -180,6 +180,30 @@ def _machine_paths(parameters):
     return [(value, shown_path(value)) for value in sorted(given, key=len, reverse=True)] + [(f"{paths.ROOT}{os.sep}", "")]
 
 
+def _as_a_terminal_shows(notebook):
+    """Each cell's printed output as a terminal would show it.
+
+    A progress bar prints each update as an output of its own that starts
+    with a carriage return; Jupyter overwrites the line, a saved notebook
+    keeps every update. Consecutive outputs of one stream are joined and
+    each line keeps what was written after its last carriage return, so a
+    run's bar shows its final state once.
+    """
+    for cell in notebook.cells:
+        merged = []
+        for output in cell.get("outputs", []):
+            if output.output_type == "stream" and merged and merged[-1].output_type == "stream" and merged[-1].name == output.name:
+                merged[-1].text += output.text
+            else:
+                merged.append(output)
+        for output in merged:
+            if output.output_type == "stream":
+                lines = (next((part for part in reversed(line.split("\r")) if part), "") for line in output.text.split("\n"))
+                output.text = "\n".join(lines)
+        if "outputs" in cell:
+            cell.outputs = merged
+
+
 def _without_machine_paths(notebook, parameters):
     """Show the runner's parameters and every text output with `_machine_paths` replaced (in place)."""
     replacements = _machine_paths(parameters)
@@ -218,6 +242,7 @@ def render(executed, html_path, found, status="ok"):
 
     notebook = nbformat.read(executed, as_version=4)
     _without_machine_paths(notebook, found["parameters"])
+    _as_a_terminal_shows(notebook)
     block = nbformat.v4.new_markdown_cell(provenance_html(found, status), id="provenance")
     notebook.cells.insert(0, block)
     config = Config()

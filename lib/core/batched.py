@@ -17,9 +17,7 @@ module, and a run's key is the same batched or alone.
 import contextlib
 import datetime
 import json
-import math
 import os
-import sys
 import time
 
 import numpy as np
@@ -170,17 +168,7 @@ def _train_batch(members, data, start, progress, deadline):
         for index, (member, metrics) in enumerate(zip(members, logs)):
             if member.finished:  # diverged earlier: still computed, no longer recorded
                 continue
-            record = member.record
-            record["epoch_time_s"].append(share)
-            record["epoch"].append(epoch + 1)
-            for metric, value in metrics.items():
-                record["metrics"].setdefault(metric, []).append(value)
-            broken = [name for name in sorted(metrics, key=lambda name: name != "loss") if not math.isfinite(metrics[name])]
-            if broken:
-                record.update(status="diverged", diverged_at_epoch=epoch + 1)
-                what = "the training loss" if broken[0] == "loss" else broken[0]
-                print(f"[{runs.run_label(member.config)}] diverged: {what} is {metrics[broken[0]]} "
-                      f"after epoch {epoch + 1}; stopping this run.", file=sys.stderr, flush=True)
+            if runs.record_epoch(member.config, member.record, epoch, metrics, share):
                 epochs.write_back(index)
                 _finish(member, data, len(members))
         accuracies = [member.record["metrics"]["test_accuracy"][-1] for member in members if not member.finished]

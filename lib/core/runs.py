@@ -258,20 +258,10 @@ def _train(config, key, run_dir, progress):
     for epoch in range(len(record["epoch"]), config.epochs):
         began = time.perf_counter()
         metrics = train_epoch(_epoch_order(config.seed, epoch, len(data.y_train)))
-        record["epoch_time_s"].append(time.perf_counter() - began)
-        record["epoch"].append(epoch + 1)
-        for metric, value in metrics.items():
-            record["metrics"].setdefault(metric, []).append(value)
+        diverged = record_epoch(config, record, epoch, metrics, time.perf_counter() - began)
         bar.set_postfix_str(" ".join(f"{name} {values[-1]:.4f}" for name, values in sorted(record["metrics"].items())), refresh=False)
         bar.update()
-        # Any metric, not only the training loss: weights broken by an epoch's
-        # last batch show first in the test loss.
-        broken = [name for name in sorted(metrics, key=lambda name: name != "loss") if not math.isfinite(metrics[name])]
-        if broken:
-            record.update(status="diverged", diverged_at_epoch=epoch + 1)
-            what = "the training loss" if broken[0] == "loss" else broken[0]
-            print(f"[{run_label(config)}] diverged: {what} is {metrics[broken[0]]} "
-                  f"after epoch {epoch + 1}; stopping this run.", file=sys.stderr, flush=True)
+        if diverged:
             break
         if (epoch + 1) % every == 0 and epoch + 1 < config.epochs:
             checkpoints.save_state(run_dir / "resume.npz", model, record)
@@ -288,6 +278,27 @@ def _train(config, key, run_dir, progress):
         "wall_time_s": sum(record["epoch_time_s"]),
         "provenance": provenance(started, ended, data.files, config.session.profile),
     }
+
+
+def record_epoch(config, record, epoch, metrics, seconds):
+    """Add epoch `epoch`'s (0-based) metrics and time to `record`; True when the run diverged there.
+
+    Any metric counts, not only the training loss: weights broken by an
+    epoch's last batch show first in the test loss. A diverged record says
+    so (`status`, `diverged_at_epoch`) and the reason is printed.
+    """
+    record["epoch_time_s"].append(seconds)
+    record["epoch"].append(epoch + 1)
+    for metric, value in metrics.items():
+        record["metrics"].setdefault(metric, []).append(value)
+    broken = [name for name in sorted(metrics, key=lambda name: name != "loss") if not math.isfinite(metrics[name])]
+    if not broken:
+        return False
+    record.update(status="diverged", diverged_at_epoch=epoch + 1)
+    what = "the training loss" if broken[0] == "loss" else broken[0]
+    print(f"[{run_label(config)}] diverged: {what} is {metrics[broken[0]]} after epoch {epoch + 1}; stopping this run.",
+          file=sys.stderr, flush=True)
+    return True
 
 
 def _epoch_trainer(model, data, batch_size):
@@ -404,7 +415,7 @@ def run_key(config):
 
 def _code_fingerprint(config):
     # The functions whose change changes what a run computes.
-    code = (_train, _epoch_trainer, _train_epoch, _build_model, _epoch_order, models.make_optimizer,
+    code = (_train, record_epoch, _epoch_trainer, _train_epoch, _build_model, _epoch_order, models.make_optimizer,
             *data.SOURCES[config.data].code)
     sources = [inspect.getsource(function) for function in code] + model_code(model_factory(config.model))
     if keras.backend.backend() == "jax":  # its GPU runs train with lib/core/device_epochs.py

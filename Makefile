@@ -1,4 +1,4 @@
-# make all     [PROFILE=auto|smoke|quick|full] [DATA_DIR=path] [JOBS=n] [ONLY="a_q1_cnn ..."] [FORCE=1] [VERBOSE=1]
+# make all     [PROFILE=auto|smoke|quick|full] [DATA_DIR=path] [JOBS=n] [ONLY="a_q1_cnn ..."] [FORCE=1] [VERBOSE=1] [RETRAIN=1]
 # make report  rebuild reports/index.html from the reports, results and histories on disk
 # make test    [DATA_DIR=path]
 # auto: full where nvidia-smi finds a GPU, quick otherwise (the runner's first line says which).
@@ -9,6 +9,9 @@ JOBS ?= 1
 FORCE ?=
 # 1: stream every notebook's output rather than one line per training run.
 VERBOSE ?=
+# 1: train your own runs where a reference run ships (histories/reference/, lib/core/reference.py);
+# the notebooks read it from the environment, which make passes on.
+RETRAIN ?=
 VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
@@ -45,8 +48,9 @@ $(VENV)/.installed-gpu: $(VENV)/.installed requirements-gpu.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-gpu.txt
 	touch $@
 
+# The reference runs in histories/reference/ ship with the code and stay.
 clean:
-	rm -rf reports checkpoints figures/*/ histories/*/
+	rm -rf reports checkpoints figures/*/ $(filter-out histories/reference/,$(wildcard histories/*/))
 
 # make test-backends  [BACKENDS="jax torch"] [DATA_DIR=path]
 # The test suite under other Keras backends, in an environment of its own

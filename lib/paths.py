@@ -3,7 +3,8 @@
 Each location has an environment variable so that tests, CI and users can move
 it without editing code: `DATA_DIR`, `HISTORY_DIR`, `CHECKPOINT_DIR`,
 `FIGURE_DIR`. Relative values are taken from the repository root, so a
-notebook running in `notebooks/` and `make` at the top agree.
+notebook running in `notebooks/` and `make` at the top agree. The reference
+runs (`reference_dir`) ship with the code and have no variable.
 """
 
 import os
@@ -39,3 +40,8 @@ def checkpoint_dir():
 def figure_dir():
     """PNG figures: `$FIGURE_DIR`, else `figures/`."""
     return _location("FIGURE_DIR", "figures")
+
+
+def reference_dir():
+    """The reference runs committed with the code (lib/core/reference.py): `histories/reference/` of the repository."""
+    return ROOT / "histories" / "reference"

@@ -1,4 +1,9 @@
-"""Figures: learning curves and feature maps, saved as PNG under `figures/`."""
+"""Figures: learning curves and feature maps, saved as PNG under `figures/`.
+
+Where a curve is of runs of your own whose settings have a reference run
+(lib/core/reference.py), the reference's curve is drawn beside it, dotted in
+the same colour and labelled "reference run".
+"""
 
 import matplotlib
 
@@ -11,7 +16,7 @@ from matplotlib.ticker import MaxNLocator, ScalarFormatter
 import numpy as np
 
 from lib import paths
-from lib.core import history
+from lib.core import history, reference
 
 _LABELS = {"loss": "cost (cross-entropy)", "accuracy": "accuracy"}
 _FEW_POINTS = 20  # up to this many epochs a curve gets markers: a line through one point is invisible
@@ -50,13 +55,18 @@ def _as_list(histories):
 
 
 def _band(axes, histories, metric, label, band=True, **style):
-    """The mean curve over seeds, with a ±1 std band when there are several and `band`."""
+    """The mean curve over seeds, with a ±1 std band when there are several and `band`; their reference run's dotted."""
     epochs, mean, std = history.mean_curve(histories, metric)
     if len(epochs) <= _FEW_POINTS:
         style = {"marker": "o", "markersize": 4, **style}
     (line,) = axes.plot(epochs, mean, label=label, **style)
     if band and len(histories) > 1:
         axes.fill_between(epochs, mean - std, mean + std, color=line.get_color(), alpha=0.2, linewidth=0)
+    shipped = [found for found in map(reference.counterpart, histories) if found]
+    if shipped:
+        epochs, mean, _ = history.mean_curve(shipped, metric)
+        axes.plot(epochs, mean, linestyle=":", linewidth=1.5, color=line.get_color(), label=f"{label}, reference run",
+                  marker="x" if len(epochs) <= _FEW_POINTS else None)
 
 
 def _published(axes, curve, metric, label, color=None, epochs=None):

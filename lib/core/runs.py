@@ -3,7 +3,8 @@
 A run is a `config.RunConfig`. Its key (`run_key`), a hash of the config, of
 the code that trains it and of the data files, names
 `histories/<study>/<key>.json`. `fit_cached` trains a run only when no
-complete history exists for that key.
+complete history exists for that key, and, unless `$RETRAIN` is "1", no
+reference run ships for its settings (lib/core/reference.py).
 """
 
 import ast
@@ -22,21 +23,22 @@ import sys
 import tempfile
 import textwrap
 import time
+from pathlib import Path
 
 import numpy as np
 import tqdm
 
 from lib import files, machine, paths
-from lib.core import backend, checkpoints, data, history, models, pool
+from lib.core import backend, checkpoints, data, history, models, pool, reference
 from lib.core.config import AUTO, RunConfig, Session, model_factory, resolve_profile
 from lib.core.backend import keras
 
 def setup(profile=AUTO, data_dir=None):
     """Prepare a notebook or script for runs; call once, before building configs.
 
-    Resolves and checks the profile and makes training deterministic
-    (TensorFlow op determinism, PyTorch deterministic algorithms, XLA's
-    deterministic GPU ops).
+    Resolves and checks the profile and `$RETRAIN` (lib/core/reference.py)
+    and makes training deterministic (TensorFlow op determinism, PyTorch
+    deterministic algorithms, XLA's deterministic GPU ops).
 
     Args:
         profile: one of `lib.core.config.PROFILE_NAMES`, or "auto" (the
@@ -51,6 +53,7 @@ def setup(profile=AUTO, data_dir=None):
     profile, reason = resolve_profile(profile)
     if reason:
         print(f"Profile {profile} (auto): {reason}.")
+    reference.retrain()  # a bad $RETRAIN fails here, before any run
     session = Session(profile, paths.data_dir(data_dir))
     backend.make_deterministic()
     return session
@@ -58,15 +61,28 @@ def setup(profile=AUTO, data_dir=None):
 
 @dataclasses.dataclass(frozen=True)
 class Run:
-    """A finished run: its config, history and files."""
+    """A finished run: its config, history and files.
+
+    Attributes:
+        history_path: its history; for a reference run, where the reader's own would be (there is none).
+        weights_path: its weights; for a reference run, the shipped file or None.
+        reference: for a reference run (lib/core/reference.py), the provenance of
+            the bundle it comes from; None for a run of the reader's own.
+    """
 
     config: RunConfig
     history: dict
     history_path: object
     weights_path: object
+    reference: dict = None
 
     def load_model(self):
-        """The trained model, rebuilt by the factory (in the run's precision) with the saved weights."""
+        """The trained model, rebuilt by the factory (in the run's precision) with the saved weights.
+
+        A reference run's model holds the layers its bundle ships (`reference.load_model`).
+        """
+        if self.reference is not None:
+            return reference.load_model(self)
         if not self.weights_path.is_file():
             raise FileNotFoundError(
                 f"Weights of run {self.history_path.stem} not found at {self.weights_path}. "
@@ -97,7 +113,9 @@ def fit_cached(config, progress=True):
     `checkpoint_every`); two processes asked for the same run train it once;
     a broken history file is reported, moved aside and the run redone. Where
     the history or the checkpoints cannot be written, it fails before
-    training rather than after.
+    training rather than after. Without a finished history of its own, a run
+    whose reference run ships (lib/core/reference.py) is not trained: the
+    reference is returned, unless `$RETRAIN` is "1".
 
     Args:
         config: a `RunConfig`.
@@ -112,6 +130,12 @@ def fit_cached(config, progress=True):
     run_dir = paths.checkpoint_dir() / config.study / key
     name = run_label(config)
     cached = _finished_history(config, path)
+    shipped = None if cached is not None else _reference_run(config, key)
+    if shipped is not None:
+        if progress:
+            print(f"[{name}] reference run: {shipped.reference['bundle']}", flush=True)
+            reference.announce(shipped.reference)
+        return shipped
     if cached is None:
         _check_writable(path, run_dir)
         with checkpoints.run_lock(run_dir.with_suffix(".lock"), name, progress):
@@ -129,7 +153,8 @@ def fit_cached(config, progress=True):
 def fit_many(configs, jobs=1, progress=True, threads=None):
     """Train several configs, `jobs` at a time (`pool.Pool`: worker processes, or Ray tasks when `$RAY_ADDRESS` is set).
 
-    Runs already cached are not retrained; a config listed twice trains once.
+    Runs already cached, or whose reference run ships (see `fit_cached`),
+    are not trained; a config listed twice trains once.
     Under JAX on a GPU (or with `$BATCH_RUNS=1`) runs that differ only in
     seed train together as one compiled program instead (lib/core/batched.py).
 
@@ -143,12 +168,23 @@ def fit_many(configs, jobs=1, progress=True, threads=None):
         list of `Run`, in the order of `configs`.
     """
     configs = list(configs)
-    todo = {}
+    todo, shipped = {}, {}
     for config in configs:
-        if _finished_history(config, history_path(config)) is None:
-            todo.setdefault(config.key(), config)
+        key = config.key()
+        if key not in shipped and _finished_history(config, history_path(config, key)) is None:
+            found = _reference_run(config, key)
+            if found is None:
+                todo.setdefault(key, config)
+            else:
+                shipped[key] = found
     if progress:
-        print(f"{len(configs)} runs: {len(configs) - len(todo)} cached, {len(todo)} to train (jobs={jobs})", flush=True)
+        references = sum(config.key() in shipped for config in configs)
+        print(f"{len(configs)} runs: {len(configs) - len(todo) - references} cached, "
+              + (f"{references} from the reference run, " if references else "") + f"{len(todo)} to train (jobs={jobs})", flush=True)
+        for provenance in {found.reference["bundle"]: found.reference for found in shipped.values()}.values():
+            reference.announce(provenance)
+    if not todo:  # no batches, no workers
+        return [fit_cached(config, progress=False) for config in configs]
     from lib.core import batched  # it imports this module
 
     if batched.wanted():
@@ -179,6 +215,14 @@ def fit_groups(groups, jobs=1, progress=True):
     flat = [config for configs in groups.values() for config in configs]
     done = iter(fit_many(flat, jobs=jobs, progress=progress))
     return {label: [next(done) for _ in configs] for label, configs in groups.items()}
+
+
+def _reference_run(config, key):
+    """The reference run of `config` as a `Run` (its run key `key`), or None: none ships, or `$RETRAIN` is "1"."""
+    found = None if reference.retrain() else reference.find(config)
+    if found is None:
+        return None
+    return Run(config, found.history, history_path(config, key), found.weights_path, found.provenance)
 
 
 def _check_session(run_config):
@@ -312,6 +356,12 @@ def _epoch_trainer(model, data, batch_size):
     return functools.partial(_train_epoch, model, data, batch_size=batch_size)
 
 
+# Test batches of 1,024 (or the training batch, if larger): the same metrics
+# up to float rounding, in fewer steps; an MNIST LSTM epoch took 18% less
+# (bench/recurrent.py).
+EVAL_BATCH_SIZE = 1024
+
+
 def _train_epoch(model, data, order, batch_size):
     """Train one epoch on the batches of `order`, then test: the metrics `fit` would log (test_ for val_).
 
@@ -329,7 +379,7 @@ def _train_epoch(model, data, order, batch_size):
         logs = model.train_on_batch(data.x_train[batch], data.y_train[batch], return_dict=True)
         for name, value in logs.items():
             totals[name] = totals.get(name, 0.0) + float(value) * len(batch)
-    tested = model.evaluate(data.x_test, data.y_test, batch_size=batch_size, verbose=0, return_dict=True)
+    tested = model.evaluate(data.x_test, data.y_test, batch_size=max(batch_size, EVAL_BATCH_SIZE), verbose=0, return_dict=True)
     return {name: total / len(order) for name, total in totals.items()} | {f"test_{k}": float(v) for k, v in tested.items()}
 
 
@@ -413,15 +463,14 @@ def run_key(config):
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _code_fingerprint(config):
-    # The functions whose change changes what a run computes.
+def _code_fingerprint(config, every_backend=False):
+    # The functions whose change changes what a run computes; with
+    # `every_backend`, those of every backend (a reference run's key).
     code = (_train, record_epoch, _epoch_trainer, _train_epoch, _build_model, _epoch_order, models.make_optimizer,
             *data.SOURCES[config.data].code)
     sources = [inspect.getsource(function) for function in code] + model_code(model_factory(config.model))
-    if keras.backend.backend() == "jax":  # its GPU runs train with lib/core/device_epochs.py
-        from lib.core import device_epochs
-
-        sources.append(inspect.getsource(device_epochs))
+    if every_backend or keras.backend.backend() == "jax":  # its GPU runs train with lib/core/device_epochs.py
+        sources.append(Path(__file__).with_name("device_epochs.py").read_text())  # its source: importing it needs JAX
     # Syntax trees, not text: a comment or docstring edit keeps every run's key.
     return hashlib.sha256("\n".join(map(_canonical, sources)).encode()).hexdigest()
 

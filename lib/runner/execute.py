@@ -230,7 +230,7 @@ def run_notebook(notebook, parameters, reports_dir, data_dir=None, inputs=None, 
     console, interrupts = console or _Console(shown=False), interrupts or _Interrupts()
     reports_dir = Path(reports_dir)
     output, html_path, path, log_path = (reports_dir / f"{notebook.stem}{suffix}" for suffix in (".ipynb", ".html", ".run.json", ".log"))
-    roots = [paths.history_dir(), paths.figure_dir(), *([data_dir] if data_dir else [])]
+    roots = [paths.history_dir(), paths.reference_dir(), paths.figure_dir(), *([data_dir] if data_dir else [])]
     start = reports.now()
     running = _record(notebook, "running", None, reports.provenance(start, start, parameters, _UNUSED), _UNUSED, None)
     running |= {"pid": os.getpid(), "host": socket.gethostname()}
@@ -381,17 +381,20 @@ def _kernel_manager(log, kernels):
 
 
 class _Console:
-    """What the console shows of the notebooks: one line per training run.
+    """What the console shows of the notebooks: one line per training run, and where runs come from the reference run.
 
     papermill hands over the cells' stdout as it streams (`stdout_file`). All
     of it goes to the notebook's log; a run's progress bar
     (`runs._progress_bar`: "[label] epoch n/N |...") is shown as one line,
     updated in place on a terminal and printed once when the run ends
-    elsewhere (a pipe, a CI log). With `verbose` papermill streams everything
-    instead and the console shows nothing of its own.
+    elsewhere (a pipe, a CI log), and so is the line that says a notebook's
+    numbers come from a reference run (`reference.announce`). With `verbose`
+    papermill streams everything instead and the console shows nothing of
+    its own.
     """
 
     BAR = re.compile(r"\[(?P<label>.+?)\] epoch (?P<done>\d+)/(?P<total>\d+) \|")
+    REFERENCE = re.compile(r"Reference run \(")
 
     def __init__(self, shown=True, verbose=False, out=None):
         self.shown, self.verbose = shown and not verbose, verbose
@@ -422,7 +425,7 @@ class _Console:
             if part == "\r":
                 self.line = ""
             elif part == "\n":
-                if self.BAR.match(self.line):
+                if self.BAR.match(self.line) or self.REFERENCE.match(self.line):
                     self._end_run(self.line)
                 self.line = ""
             elif part:

@@ -9,7 +9,9 @@ and figures. Then the reproduction check: every published value
 (lib/studies/published.csv) and published curve point against our latest
 result, as each question's notebook checked it (lib/studies/reproduction.py:
 reproduced, not reproduced, or not comparable yet and why); and the
-provenance of every report.
+provenance of every report. A question whose numbers come from a reference
+run (lib/core/reference.py) says so, with where, when and at which commit
+that run was trained.
 
 It reads only files: the runner's records (`reports/<name>.run.json`), the
 results that notebooks save (`histories/results/<profile>/<question>.json`,
@@ -30,7 +32,7 @@ from pathlib import Path
 import jinja2
 
 from lib import files, machine, paths
-from lib.core import history, show
+from lib.core import history, reference, show
 from lib.runner import reports
 from lib.studies import published, reproduction
 
@@ -44,8 +46,11 @@ _RECORD = {
     "pid?": int, "host?": str,
 }
 _KERNEL = {"keras": str, "backend": str, "device": str, "threads": int}  # a record's kernel, when it logged one
+_SHIPPED = {"profile": str, "trained": {"start": str, "end": str}, "devices": [str], "backends": [str], "keras": [str],
+            "commits": [str], "data_files": dict}  # what `reference.summary` reads
 _RESULT = {"question": str, "profile": str, "recorded": str, "status": ("ran", "skipped"), "reason?": str,
-           "ours": dict, "checks?": [dict], "histories": [str]}
+           "ours": dict, "checks?": [dict], "histories": [str],
+           "reference?": {"provenance": _SHIPPED, "runs": int, "wall_time_s": _NUMBER}}
 
 
 def _not_checked(question, metric, value, result):
@@ -273,11 +278,15 @@ def _study_rows(notebook_dir, records, results, reports_dir, damaged):
         wall = [f"notebook {record['seconds']:.1f} s"] if record else []
         problems = ([damaged["records"][name]] if name in damaged["records"] else []) + [
             problem for q in questions for problem in damaged["results"].get(q, [])]
+        shipped = {q: result["reference"] for q, result in chosen.items() if result and result.get("reference")}
         for q, result in chosen.items():
             seconds, count, unreadable = training_time(result)
             problems += unreadable
             if count:
                 wall.append(f"{q} training {seconds:.0f} s ({count} run{'s' * (count != 1)})")
+            if q in shipped:
+                count = shipped[q]["runs"]
+                wall.append(f"{q} reference run: training {shipped[q]['wall_time_s']:.0f} s ({count} run{'s' * (count != 1)})")
         figures = record["figures"] if record else [str(p) for q in questions for p in sorted((paths.figure_dir() / q).rglob("*.png"))]
         found.append({
             "id": name or questions[0],
@@ -288,6 +297,7 @@ def _study_rows(notebook_dir, records, results, reports_dir, damaged):
             "profile": profile or next((r["profile"] for r in chosen.values() if r), "–"),
             "wall": wall,
             "headlines": [_headline(q, r) for q, r in chosen.items() if r is not None and r["status"] == "ran"],
+            "reference": [f"{q}: {reference.summary(found['provenance'])}" for q, found in shipped.items()],
             "figures": [_link(path, _figure_name(path), reports_dir) for path in figures if Path(path).is_file()],
         })
     return found
@@ -303,7 +313,8 @@ def _reproduction_rows(results):
         if not checks:
             rows = table[table["question"] == question]
             checks = [_not_checked(question, row["metric"], row["value"], result) for _, row in rows.iterrows()]
-        recorded = "–" if result is None else f"{result['profile']}, {result['recorded']}"
+        recorded = "–" if result is None else f"{result['profile']}, {result['recorded']}" + (
+            ", numbers of the reference run, not a run of yours" if result.get("reference") else "")
         found += [{**check, "question": question, "recorded": recorded} for check in checks]
     return found
 
@@ -317,7 +328,8 @@ def _provenance_rows(records, statuses):
             "notebook": name, "status": statuses.get(name) or _status_word(_run_status(record)), "profile": provenance["profile"],
             "start": provenance["start"], "end": provenance["end"], "seconds": provenance["seconds"],
             "commit": reports.commit_text(provenance["git"]), "backend": reports.backend_text(provenance),
-            "runs": provenance["training"]["runs"], "seeds": reports.seeds_text(provenance["training"].get("seeds", [])),
+            "runs": f"{provenance['training']['runs']}" + (" and the reference run" if provenance.get("reference") else ""),
+            "seeds": reports.seeds_text(provenance["training"].get("seeds", [])),
         })
     return found
 

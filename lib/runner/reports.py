@@ -8,6 +8,7 @@ relative to the repository (`shown_path`).
 """
 
 import datetime
+import gzip
 import html
 import importlib.metadata
 import json
@@ -18,6 +19,7 @@ import re
 from pathlib import Path
 
 from lib import machine, paths
+from lib.core import reference
 
 PACKAGES = ("keras", "tensorflow", "jax", "torch", "numpy", "pandas", "matplotlib", "keract", "papermill", "nbconvert")
 HIDDEN_TAG = "colab"  # cells that only matter in Colab (colab.py) stay out of the reports
@@ -61,6 +63,7 @@ def provenance(start, end, parameters, used, kernel=None):
         "versions": versions(),
         "kernel": kernel or {},
         "training": training_runs(used["read"] + used["write"]),
+        "reference": reference_runs(used["read"]),
     }
 
 
@@ -95,6 +98,19 @@ def training_runs(files):
         "trained": [min(h["provenance"].get("start", "") for h in found), max(h["provenance"].get("end", "") for h in found)],
         "wall_time_s": sum(h.get("wall_time_s", 0.0) for h in found),
     }
+
+
+def reference_runs(files):
+    """The provenance of the reference-run bundles among `files` (lib/core/reference.py), each with its "bundle" path."""
+    found = []
+    for path in sorted(set(files)):
+        if path.endswith(".json.gz") and Path(path).is_relative_to(paths.reference_dir()) and Path(path).is_file():
+            try:
+                with gzip.open(path, "rt") as file:
+                    found.append(json.load(file)["provenance"] | {"bundle": shown_path(path)})
+            except (OSError, ValueError, KeyError):  # a damaged bundle: the notebook said so when it read it
+                continue
+    return found
 
 
 def commit_text(git):
@@ -157,11 +173,15 @@ def provenance_html(found, status="ok"):
                                f"trained {training['trained'][0]} to {training['trained'][1]} on {'; '.join(training['devices'])} "
                                f"at commit {'; '.join(training['commits'])})") if training["runs"] else "none",
     }
+    if found.get("reference"):
+        rows["reference runs used"] = "; ".join(f"{shipped['bundle']}: {reference.summary(shipped)}, not a run of yours"
+                                                for shipped in found["reference"])
     table = "".join(f"<tr><th>{_escape(name)}</th><td>{_escape(value)}</td></tr>" for name, value in rows.items())
     kernel = found.get("kernel") or {}
     where = f", {kernel['backend']} backend on {kernel['device']}" if kernel else ""
+    shipped = ", numbers of the reference run (not a run of yours)" if found.get("reference") else ""
     summary = (f"Provenance: profile {found['profile']}, commit {commit_text(found['git'])}{where}, "
-               f"{seeds}, executed {found['start']} ({found['seconds']:.1f} s). Details")
+               f"{seeds}{shipped}, executed {found['start']} ({found['seconds']:.1f} s). Details")
     return (f'<div id="provenance" class="provenance"><details><summary>{_escape(summary)}</summary>'
             f'<table>{table}</table></details></div>')
 

@@ -5,7 +5,7 @@ inputs: a digest of the notebook file, of every file under lib/, of
 requirements.txt, the Python version, the parameters, the folders and
 backend in use and the listing of the data directory; and the state (size,
 modification time, sha256) of every file the kernel read, wrote or listed
-under the histories, figures and data folders (tracing.py), files it
+under the histories, reference runs, figures and data folders (tracing.py), files it
 looked for and did not find included. The report is current while all of
 these are unchanged and its files exist; anything else runs the notebook
 again, so a report never shows results older than its inputs.
@@ -20,8 +20,9 @@ from pathlib import Path
 from lib import paths
 from lib.files import sha256
 
-# Environment variables that change what a notebook computes or where it reads.
-_ENVIRONMENT = ("KERAS_BACKEND", "HISTORY_DIR", "CHECKPOINT_DIR", "FIGURE_DIR")
+# Environment variables that change what a notebook computes or where it reads
+# (RETRAIN: runs of your own rather than the reference runs, lib/core/reference.py).
+_ENVIRONMENT = ("KERAS_BACKEND", "HISTORY_DIR", "CHECKPOINT_DIR", "FIGURE_DIR", "RETRAIN")
 
 
 def _tree_digest(root):

@@ -3,8 +3,8 @@
 The runner (execute.py) starts each kernel with an IPython startup file
 that calls `install`. From then on an audit hook (`sys.addaudithook`) logs
 every file the notebook opens, writes, renames into place or lists under the
-watched folders (histories, figures, data), one JSON object per line; and
-after the first cell that has imported `lib.core.runs`, the backend, device and
+watched folders (histories, reference runs, figures, data), one JSON object
+per line; and after the first cell that has imported `lib.core.runs`, the backend, device and
 versions it runs with. The runner turns the log into the report's provenance
 and into the stamp that lets it skip a notebook whose inputs have not changed
 (stamps.py). Audit hooks see opens made from C code in CPython (numpy,

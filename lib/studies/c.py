@@ -220,6 +220,19 @@ def shortfall(session, question):
     return shortfalls.mnist(session) if question in ("c_c3", "c_c4") else None
 
 
+def weights_loaded(session, trained):
+    """The runs whose weights a notebook loads, for a reference run to ship (lib/core/reference.py): C2 loads C1's Adam 1e-3 run.
+
+    Args:
+        session: the session of the runs packed.
+        trained: dict run key -> `runs.Run` of the runs packed.
+
+    Returns:
+        list of `RunConfig`, those among `trained`.
+    """
+    return [config for config in [cnn_config(session, "adam_lr_1e-3")] if config.key() in trained]
+
+
 def grid_metric(cell, num_layers, units, lr):
     """published.csv's name for C4's cell, e.g. "gru_2x128_lr_1e-2_test_accuracy"."""
     return f"{cell}_{num_layers}x{units}_lr_{lr:.0e}".replace("e-0", "e-") + "_test_accuracy"

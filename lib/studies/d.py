@@ -277,3 +277,16 @@ def shortfall(session, question):
     """Why `question`'s published numbers cannot be compared with ours on `session`'s data (None where they can)."""
     return shortfalls.mnist(session) if question in ("d_d1", "d_d2", "d_d3", "d_d4") else None
 
+
+def weights_loaded(session, trained):
+    """The runs whose weights a notebook loads, for a reference run to ship (lib/core/reference.py): D4 loads the best of D1-D3.
+
+    Args:
+        session: the session of the runs packed.
+        trained: dict run key -> `runs.Run` of the runs packed.
+
+    Returns:
+        list of `RunConfig`: the best run, or none unless every run of D1-D3 is among `trained` (D4 picks from them all).
+    """
+    labelled = {label: trained.get(config.key()) for label, config in all_configs(session).items()}
+    return [] if None in labelled.values() else [best_run(labelled)[1].config]

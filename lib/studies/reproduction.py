@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lib.core import reference
 from lib.studies import curves, published
 
 TOLERANCES = Path(__file__).with_name("tolerances.csv")
@@ -154,13 +155,22 @@ def describe(checks, likely=None):
     """What the checks show, in a few sentences: how many reproduce, which do not and likely why, and what the others lack.
 
     Args:
-        checks: rows of `value_checks`/`curve_checks`, or the table `results.record` returns (its `attrs["checks"]`).
+        checks: rows of `value_checks`/`curve_checks`, or the table `results.record` returns (its `attrs["checks"]`;
+            where its numbers come from a reference run, `attrs["reference"]`, the text first says so).
         likely: the study's likely reasons for a difference (its `LIKELY_REASONS`), said when something does not reproduce.
 
     Returns:
         Markdown text (labels and reasons come from the code and published.csv).
     """
-    rows = list(checks.attrs["checks"] if hasattr(checks, "attrs") else checks)
+    shipped = checks.attrs.get("reference") if hasattr(checks, "attrs") else None
+    text = _describe(list(checks.attrs["checks"] if hasattr(checks, "attrs") else checks), likely)
+    if shipped is None:
+        return text
+    return (f"These are the reference run's numbers ({reference.summary(shipped)}), not a run of yours; "
+            f"`make all RETRAIN=1 PROFILE={shipped['profile']}` trains your own, drawn beside it. " + text)
+
+
+def _describe(rows, likely):
     found = counts(rows)
     checked = found["reproduced"] + found["not reproduced"]
     reasons = "; ".join(sorted({row["reason"] for row in rows if row["verdict"] == "not comparable yet"}))

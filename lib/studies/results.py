@@ -4,7 +4,9 @@ A notebook ends with `results.record(session, "a_q1", ours, runs, curves=...)`:
 it checks our numbers against the published ones (`reproduction`), writes
 `histories/results/<profile>/<question>.json` and returns the checks as a
 table. The metric names are those of `published.csv`; extra metrics are kept
-too.
+too. Numbers from a reference run (lib/core/reference.py) are saved as its
+numbers, with its provenance, and checked against what its data copy
+lacked, not this data directory's.
 """
 
 import datetime
@@ -25,7 +27,8 @@ def record(session, question, ours, runs=(), *, epochs=None, spread=None, curves
         session: what `runs.setup` returned; its profile files the numbers.
         question: a question of `published.csv`, e.g. "a_q1".
         ours: dict metric -> number (None for a metric not measured).
-        runs: the `runs.Run`s behind the numbers; their histories are linked.
+        runs: the `runs.Run`s behind the numbers; their histories are linked,
+            or for reference runs the reference's provenance is saved.
         epochs: the epochs behind `ours`: an int, or a dict metric -> int.
             Defaults to the shortest of `runs`.
         spread: dict metric -> standard deviation of our seeds, where we ran several.
@@ -34,7 +37,8 @@ def record(session, question, ours, runs=(), *, epochs=None, spread=None, curves
 
     Returns:
         pandas DataFrame of the checks, one row per published number (and
-        matched epoch); `attrs["checks"]` holds the rows as dicts.
+        matched epoch); `attrs["checks"]` holds the rows as dicts,
+        `attrs["reference"]` the reference run's provenance (None for runs of your own).
     """
     import pandas as pd
 
@@ -42,24 +46,32 @@ def record(session, question, ours, runs=(), *, epochs=None, spread=None, curves
     runs = list(runs)
     if epochs is None and runs:
         epochs = min(len(run.history["epoch"]) for run in runs)
-    why = shortfall(session, question)
+    used = [*runs, *[run for _, group in (curves or {}).values() for run in group]]
+    shipped = list({str(run.history_path): run for run in used if getattr(run, "reference", None)}.values())
+    own = [run for run in used if not getattr(run, "reference", None)]
+    why = shortfall(session, question) if own or not shipped else None
+    if shipped:  # a reference run trained on its own data copy: what that copy lacked, not this data directory's
+        why = "; ".join(dict.fromkeys(text for text in (why, shipped[0].reference["shortfalls"].get(question)) if text)) or None
     checks = reproduction.value_checks(question, ours, epochs, spread, why)
     cited = {check["source"] for check in checks}
     for name, (label, group) in (curves or {}).items():
         # A curve's final value that published.csv already lists is checked there.
         checks += [check for check in reproduction.curve_checks(question, name, label, [run.history for run in group], why)
                    if check["source"] not in cited]
+    reference = shipped[0].reference if shipped else None
     _write(session, question, {
         "status": "ran",
         "ours": {name: None if value is None else float(value) for name, value in ours.items()},
         "checks": checks,
-        "histories": sorted({str(run.history_path) for group in [runs, *[g for _, g in (curves or {}).values()]]
-                             for run in group}),
+        "histories": sorted({str(run.history_path) for run in own}),
+        **({"reference": {"provenance": reference, "runs": len(shipped),
+                          "wall_time_s": sum(run.history["wall_time_s"] for run in shipped)}} if shipped else {}),
     })
     frame = pd.DataFrame(checks, columns=["label", "published", "ours", "difference", "tolerance", "verdict", "reason"])
     frame["check"] = [f"{verdict}: {reason}" if reason else verdict for verdict, reason in zip(frame["verdict"], frame["reason"])]
     frame = frame.set_index("label")[["published", "ours", "difference", "tolerance", "check"]]
     frame.attrs["checks"] = checks  # for reproduction.describe
+    frame.attrs["reference"] = reference
     return frame
 
 

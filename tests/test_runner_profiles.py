@@ -83,6 +83,24 @@ def test_the_first_line_says_the_profile_why_and_how_long():
     assert execute.plan_line("quick", None, [], []) == "Profile quick: every report is up to date."
 
 
+def test_the_first_line_counts_notebooks_read_from_reference_runs_apart(monkeypatch, tmp_path):
+    monkeypatch.setattr(paths, "reference_dir", lambda: tmp_path)
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "b.json.gz").write_bytes(b"")
+    names = ["a_q1_cnn", "b_q1_char_cnn", "b_q3_char_rnn"]
+    monkeypatch.delenv("RETRAIN", raising=False)
+    assert execute.shipped_notebooks(names, "full") == ["b_q1_char_cnn", "b_q3_char_rnn"]
+    assert execute.shipped_notebooks(names, "quick") == []
+    line = execute.plan_line("full", None, names, [], execute.shipped_notebooks(names, "full"))
+    trained = execute._duration(execute.estimate_hours(["a_q1_cnn"], "full"))
+    assert (f"3 notebooks to run (2 of them from the reference runs shipped for study b, about "
+            f"{execute._duration(execute.estimate_hours(names[1:], 'smoke'))} without training; RETRAIN=1 trains your own), "
+            f"about {trained} on a 2-core CPU.") in line
+    assert execute.plan_line("full", None, names[1:], [], names[1:]).endswith("RETRAIN=1 trains your own), nothing to train.")
+    monkeypatch.setenv("RETRAIN", "1")
+    assert execute.shipped_notebooks(names, "full") == []
+
+
 @pytest.mark.parametrize("listed, before, after, said", [
     ("Tesla T4", None, "jax", "GPU found (Tesla T4): Keras runs on JAX, the fast backend there; profile 'auto' runs the full studies.\n"),
     ("Tesla T4", "torch", "torch", ""),

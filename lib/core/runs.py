@@ -357,7 +357,7 @@ def _epoch_trainer(model, data, batch_size):
 
 
 # Test batches of 1,024 (or the training batch, if larger): the same metrics
-# up to float rounding, in fewer steps; an MNIST LSTM epoch took 18% less
+# up to float rounding, in fewer steps: MNIST epochs 8-22% shorter
 # (bench/recurrent.py).
 EVAL_BATCH_SIZE = 1024
 

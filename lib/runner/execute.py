@@ -46,6 +46,7 @@ import threading
 from pathlib import Path
 
 from lib import files, machine, paths, studies
+from lib.core import reference
 from lib.core.config import AUTO, resolve_profile
 from lib.runner import index as report_index, reports, stamps, tracing
 
@@ -530,7 +531,7 @@ def _duration(hours):
             else f"{hours:.1f} hours" if hours < 10 else f"{hours:.0f} hours")
 
 
-def plan_line(profile, reason, names, gpus):
+def plan_line(profile, reason, names, gpus, shipped=()):
     """The runner's first line: the profile, why, and about how long `names` (the notebooks to run) take.
 
     Args:
@@ -538,22 +539,39 @@ def plan_line(profile, reason, names, gpus):
         reason: why "auto" chose it (`config.resolve_profile`), or None.
         names: the notebooks that will run.
         gpus: `machine.nvidia_gpus()`.
+        shipped: those of `names` whose study ships reference runs for
+            `profile` (`shipped_notebooks`): they render without training,
+            about as fast as under the smoke profile.
     """
     chosen = f"Profile {profile} (auto: {reason})" if reason else f"Profile {profile}"
     if not names:
         return f"{chosen}: every report is up to date."
     count = f"{len(names)} notebook{'s' * (len(names) > 1)} to run"
+    shipped = [name for name in names if name in set(shipped)]
+    trained = [name for name in names if name not in shipped]
+    if shipped:
+        letters = sorted({name.split("_", 1)[0] for name in shipped})
+        count += (f" ({len(shipped)} of them from the reference runs shipped for {'study' if len(letters) == 1 else 'studies'} "
+                  f"{', '.join(letters)}, about {_duration(estimate_hours(shipped, 'smoke'))} without training; RETRAIN=1 trains your own)")
     if gpus and profile != "smoke":
-        took = f"about {_duration(estimate_hours(names, profile, gpu=True))} if they speed up as Study A Q1 did on an H200 " \
+        took = f"about {_duration(estimate_hours(trained, profile, gpu=True))} if they speed up as Study A Q1 did on an H200 " \
                f"({_GPU_SPEEDUP}x a 2-core CPU; not measured end to end)"
     else:
-        took = f"about {_duration(estimate_hours(names, profile))} on a 2-core CPU"
-    if profile == "full" and not gpus:
+        took = f"about {_duration(estimate_hours(trained, profile))} on a 2-core CPU"
+    took = took if trained else "nothing to train"
+    if profile == "full" and not gpus and trained:
         return (f"{chosen} without a GPU ({machine.cpu_description()}): {count}, {took}. Ctrl-C stops it and "
-                f"`make all` resumes it later; PROFILE=quick takes about {_duration(estimate_hours(names, 'quick'))}.")
+                f"`make all` resumes it later; PROFILE=quick takes about {_duration(estimate_hours(trained, 'quick'))}.")
     if reason and profile == "quick":
         return f"{chosen}: {count}, {took}. PROFILE=smoke tests the code in minutes; PROFILE=full runs the published epochs."
     return f"{chosen}: {count}, {took}."
+
+
+def shipped_notebooks(names, profile):
+    """Those of `names` whose study ships reference runs for `profile`, unless `$RETRAIN` is "1" (lib/core/reference.py)."""
+    if reference.retrain():
+        return []
+    return [name for name in names if reference.bundle_path(profile, name.split("_", 1)[0]).is_file()]
 
 
 def main(argv=None):
@@ -619,7 +637,8 @@ def _run(args, console, interrupts):
         inputs = stamps.inputs(notebook, parameters, data_dir)
         reason_to_run = "--force" if args.force else stale_reason(notebook, inputs, reports_dir)
         plan.append((notebook, parameters, inputs, reason_to_run))
-    print(plan_line(profile, reason, [notebook.stem for notebook, *_, why in plan if why], machine.nvidia_gpus()), flush=True)
+    names = [notebook.stem for notebook, *_, why in plan if why]
+    print(plan_line(profile, reason, names, machine.nvidia_gpus(), shipped_notebooks(names, profile)), flush=True)
     results = []
     for notebook, parameters, inputs, _ in plan:
         with notebook_lock(reports_dir, notebook.stem):

@@ -24,17 +24,17 @@ PROFILES = {
     "full": {"b_cnn": {"epochs": 250, "seeds": 1, "data_kwargs": {}}, "b_cnn_adam": {"epochs": 250, "seeds": 1, "data_kwargs": {}},
              "b_rnn": {"epochs": 100, "seeds": 1, "data_kwargs": {}}},
 }
-# Hours each notebook needs under the full profile on a 2-core CPU: epochs x
-# the seconds per epoch measured idle there (masked models; issue 19): char
-# CNN 0.6, char GRU 1.3, word GRU 1.15, two-layer GRU 2.2; LSTM and vanilla
-# RNN taken as a GRU's. Each notebook's runs are listed beside it.
+# Hours each notebook needs under the full profile on a 2-core CPU: the
+# reference run's wall times (histories/reference/full/b.json.gz; 2026-12-02,
+# `make all PROFILE=full JOBS=2`, nothing else running), 47.5 minutes in all.
+# b_q1-b_q4 then trained their two runs one after the other.
 CPU_HOURS = {
-    "b_q1_char_cnn": 0.09,  # SGD and Adam, 250 epochs each
-    "b_q2_word_cnn": 0.09,
-    "b_q3_char_rnn": 0.08,  # original and masked padding, 100 epochs each
-    "b_q4_word_rnn": 0.07,
-    "b_q5_dropout": 0.16,  # the four models with dropout
-    "b_q6_rnn_variants": 0.35,  # 6 runs beyond Q3's and Q4's GRUs
+    "b_q1_char_cnn": 0.078,  # SGD and Adam, 250 epochs each (0.52 s per epoch)
+    "b_q2_word_cnn": 0.102,
+    "b_q3_char_rnn": 0.088,  # original and masked padding, 100 epochs each (1.5 s per epoch)
+    "b_q4_word_rnn": 0.100,
+    "b_q5_dropout": 0.160,  # the four models with dropout
+    "b_q6_rnn_variants": 0.265,  # 8 runs beyond Q3's and Q4's GRUs
 }
 # Said in the discussion where a published number does not reproduce (reproduction.describe).
 LIKELY_REASONS = ("one run per setting on each side (the first epochs of a recurrent net depend strongly on its initial "

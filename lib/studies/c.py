@@ -36,16 +36,16 @@ PROFILES = {
         "c_rnn_grid": {"epochs": 10, "seeds": 1, "data_kwargs": _MNIST_ALL},
     },
 }
-# Hours each notebook needs under the full profile on a 2-core CPU: epoch
-# times measured on such a machine (under contention with other jobs), MNIST
-# ones x6 for the 60,000 training digits a download gives (the offline copy
-# has 9,997). CIFAR CNN ~15 s/epoch; SimpleRNN 128 1.1 (batch 128); LSTM 128
-# 5, 2x128 GRU 11 s/epoch on 9,997 digits.
+# Hours each notebook needs under the full profile on a 2-core CPU: the
+# reference run's wall times (histories/reference/full/c.json.gz; 2026-12-02,
+# `make all PROFILE=full JOBS=2`, sharing the cores with a quick-profile run),
+# the MNIST notebooks' x6 for the 60,000 training digits a download gives
+# (the reference run had the offline copy's 9,997).
 CPU_HOURS = {
-    "c_c1_cifar_cnn": 0.4,  # 3 runs x 30 epochs
-    "c_c2_filters": 0.0,  # reads C1's run
-    "c_c3_mnist_rnn": 0.1,  # 4 SimpleRNN runs x 10 epochs
-    "c_c4_lstm_gru": 1.8,  # 16 LSTM/GRU runs + SimpleRNN + CNN, 10 epochs
+    "c_c1_cifar_cnn": 0.54,  # 6 runs x 30 epochs: 1,959 s
+    "c_c2_filters": 0.01,  # reads C1's run: 20 s
+    "c_c3_mnist_rnn": 0.13,  # 4 SimpleRNN runs x 10 epochs: 79 s on 9,997 digits
+    "c_c4_lstm_gru": 1.41,  # 16 LSTM/GRU runs + SimpleRNN + CNN, 10 epochs: 847 s on 9,997 digits
 }
 # Said in the discussion where a published number does not reproduce (reproduction.describe).
 LIKELY_REASONS = ("the settings the write-up does not give (epochs, batch, initialisation: C1 shows how much they move "

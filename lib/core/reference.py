@@ -90,7 +90,7 @@ def bundle_path(profile, study):
 
 def find(config):
     """The reference of `config` (a `RunConfig` with a session), or None where none ships."""
-    bundle = _bundle(bundle_path(config.session.profile, config.study))
+    bundle = read_bundle(bundle_path(config.session.profile, config.study))
     if bundle is None:
         return None
     key = reference_key(config)
@@ -105,12 +105,12 @@ def counterpart(found):
     profile, config = (found.get("provenance") or {}).get("profile"), found.get("config")
     if profile not in PROFILE_NAMES or not config:
         return None
-    bundle = _bundle(bundle_path(profile, config["study"]))  # checked first: no bundle, no Keras import
+    bundle = read_bundle(bundle_path(profile, config["study"]))  # checked first: no bundle, no Keras import
     shipped = bundle and bundle["runs"].get(reference_key(config))
     return shipped if shipped and shipped["provenance"] != found["provenance"] else None
 
 
-def _bundle(path):
+def read_bundle(path):
     """The bundle at `path` with its "path", or None where there is none (read once per process and version)."""
     try:
         status = path.stat()
@@ -201,7 +201,7 @@ def stale():
 
     found = []
     for path in sorted(paths.reference_dir().glob("*/*.json.gz")):
-        for key, shipped in _bundle(path)["runs"].items():
+        for key, shipped in read_bundle(path)["runs"].items():
             if reference_key(shipped["config"]) != key:
                 found.append((_shown(path), runs.run_label(RunConfig(**shipped["config"])), key))
     return found
@@ -251,7 +251,7 @@ def pack(profile, history_dir, study_names, data_dir=None, checkpoint_dir=None, 
         provenance = _provenance(session, study, trained, weights, command or f"make all PROFILE={profile}")
         payload = {"provenance": provenance, "runs": {reference_key(run.config): run.history for run in trained.values()}}
         written[bundle_path(profile, study)] = gzip.compress(json.dumps(payload, sort_keys=True).encode(), mtime=0)
-        old = _bundle(bundle_path(profile, study))
+        old = read_bundle(bundle_path(profile, study))
         if old is not None:  # its weights files go unless packed again
             replaced |= {old["path"]} | {old["path"].parent / shipped["file"] for shipped in old["provenance"]["weights"].values()}
     kept = [path for path in paths.reference_dir().joinpath(profile).rglob("*")

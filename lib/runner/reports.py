@@ -8,7 +8,6 @@ relative to the repository (`shown_path`).
 """
 
 import datetime
-import gzip
 import html
 import importlib.metadata
 import json
@@ -103,13 +102,14 @@ def training_runs(files):
 def reference_runs(files):
     """The provenance of the reference-run bundles among `files` (lib/core/reference.py), each with its "bundle" path."""
     found = []
-    for path in sorted(set(files)):
-        if path.endswith(".json.gz") and Path(path).is_relative_to(paths.reference_dir()) and Path(path).is_file():
+    for path in map(Path, sorted(set(files))):
+        if path.name.endswith(".json.gz") and path.is_relative_to(paths.reference_dir()):
             try:
-                with gzip.open(path, "rt") as file:
-                    found.append(json.load(file)["provenance"] | {"bundle": shown_path(path)})
-            except (OSError, ValueError, KeyError):  # a damaged bundle: the notebook said so when it read it
+                bundle = reference.read_bundle(path)
+            except (ValueError, KeyError):  # a damaged bundle: the notebook said so when it read it
                 continue
+            if bundle is not None:
+                found.append(bundle["provenance"])
     return found
 
 

@@ -1,6 +1,7 @@
 """Reference runs (lib/core/reference.py): shipped histories stand in for training and always say so."""
 
 import dataclasses
+import gzip
 import json
 import os
 import shutil
@@ -18,7 +19,7 @@ from conftest import session_for, tiny_config
 
 from lib import paths
 from lib.core import plots, reference, runs
-from lib.runner import index
+from lib.runner import execute, index
 from lib.studies import a as study_a
 from lib.studies import c as study_c
 from lib.studies import d as study_d
@@ -64,6 +65,10 @@ def test_fit_cached_returns_the_reference_run_without_training(packed, monkeypat
     assert f"[{runs.run_label(config)}] reference run:" in said
     assert "these numbers are not a run of yours; trained " in said and "RETRAIN=1 (make all RETRAIN=1 PROFILE=smoke" in said
     assert "data_batch_1" in said  # the data copy it trained on
+    figure = plots.learning_curves(run.history, "accuracy", "the reference alone", "reference_alone")
+    assert [line.get_label() for line in figure.axes[0].lines] == ["training, reference run", "test, reference run"]
+    figure = plots.small_multiples({"tiny": [run.history]}, "test_accuracy", "the reference alone", "reference_panels")
+    assert [text.get_text() for text in figure.legends[0].get_texts()] == ["reference run"]
 
     monkeypatch.setattr(runs.pool, "Pool", _fail)  # no workers for it either
     assert runs.fit_many([config, config], jobs=2)[1].reference == run.reference
@@ -102,6 +107,18 @@ def test_a_stale_reference_is_not_used_and_the_checks_name_it(packed, monkeypatc
     assert reference.stale() == [(str(tmp_path / "reference" / "smoke" / "a.json.gz"), runs.run_label(config), shipped_key)]
     with pytest.raises(ValueError, match=r"1 histories in .*history_dir/a do not match this checkout .* its run key here is "):
         reference.pack("smoke", tmp_path / "history_dir", ["a"], data_dir=config.session.data_dir)
+
+
+def test_the_runner_trains_notebooks_whose_reference_runs_are_stale(packed, tmp_path):
+    bundle = tmp_path / "reference" / "smoke" / "a.json.gz"
+    assert execute.shipped_notebooks(["a_q1_cnn", "b_q1_char_cnn"], "smoke") == (["a_q1_cnn"], [])
+    payload = json.loads(gzip.decompress(bundle.read_bytes()))
+    payload["runs"] = {"0" * 16: shipped for shipped in payload["runs"].values()}  # a key the code no longer gives
+    bundle.write_bytes(gzip.compress(json.dumps(payload).encode()))
+    assert execute.shipped_notebooks(["a_q1_cnn", "b_q1_char_cnn"], "smoke") == ([], ["a_q1_cnn"])
+    bundle.write_bytes(b"not gzip")
+    with pytest.raises(RuntimeError, match=r"Checking the reference runs .*a.json.gz.* failed \(python -m lib.core.reference check"):
+        execute.shipped_notebooks(["a_q1_cnn"], "smoke")
 
 
 def test_shipped_layers_load_into_a_truncated_model(packed, capsys):
@@ -197,6 +214,7 @@ def test_a_fresh_checkout_renders_a_notebook_from_a_bundle_without_training(tmp_
                               capture_output=True, text=True, timeout=900)
     log = (checkout / "reports" / "c_c2_filters.log").read_text()
     assert finished.returncode == 0, finished.stdout + finished.stderr + log
+    assert "1 notebook to run (1 of them from the reference runs shipped for study c" in finished.stdout  # checked as current
     assert f"  Reference run (histories/reference/{profile}/c.json.gz)" in finished.stdout  # on the console too
     assert not (checkout / "histories" / "c").exists() and not (checkout / "checkpoints").exists()  # nothing trained
     assert f"Reference run (histories/reference/{profile}/c.json.gz): these numbers are not a run of yours" in log

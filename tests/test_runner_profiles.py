@@ -89,16 +89,24 @@ def test_the_first_line_counts_notebooks_read_from_reference_runs_apart(monkeypa
     (tmp_path / "full" / "b.json.gz").write_bytes(b"")
     names = ["a_q1_cnn", "b_q1_char_cnn", "b_q3_char_rnn"]
     monkeypatch.delenv("RETRAIN", raising=False)
-    assert execute.shipped_notebooks(names, "full") == ["b_q1_char_cnn", "b_q3_char_rnn"]
-    assert execute.shipped_notebooks(names, "quick") == []
-    line = execute.plan_line("full", None, names, [], execute.shipped_notebooks(names, "full"))
+    checked = []
+    monkeypatch.setattr(execute, "_stale_bundles", lambda bundles: checked.append(bundles) or set())  # tests/test_reference.py runs it
+    assert execute.shipped_notebooks(names, "full") == (["b_q1_char_cnn", "b_q3_char_rnn"], [])
+    assert checked == [[tmp_path / "full" / "b.json.gz"]]  # each bundle once
+    assert execute.shipped_notebooks(names, "quick") == ([], []) and len(checked) == 1  # no bundle, no check
+    line = execute.plan_line("full", None, names, [], *execute.shipped_notebooks(names, "full"))
     trained = execute._duration(execute.estimate_hours(["a_q1_cnn"], "full"))
     assert (f"3 notebooks to run (2 of them from the reference runs shipped for study b, about "
             f"{execute._duration(execute.estimate_hours(names[1:], 'smoke'))} without training; RETRAIN=1 trains your own), "
             f"about {trained} on a 2-core CPU.") in line
     assert execute.plan_line("full", None, names[1:], [], names[1:]).endswith("RETRAIN=1 trains your own), nothing to train.")
+    stale = execute.plan_line("full", None, names, [], [], names[1:])
+    assert stale.startswith("Profile full without a GPU (") and (
+        "3 notebooks to run (2 of them train: the reference runs of study b no longer match the training code; "
+        "`python -m lib.core.reference check` lists them), about ") in stale
+    assert execute._duration(execute.estimate_hours(names, "full")) in stale  # all three train
     monkeypatch.setenv("RETRAIN", "1")
-    assert execute.shipped_notebooks(names, "full") == []
+    assert execute.shipped_notebooks(names, "full") == ([], [])
 
 
 @pytest.mark.parametrize("listed, before, after, said", [

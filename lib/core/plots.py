@@ -2,7 +2,8 @@
 
 Where a curve is of runs of your own whose settings have a reference run
 (lib/core/reference.py), the reference's curve is drawn beside it, dotted in
-the same colour and labelled "reference run".
+the same colour and labelled "reference run"; a curve of reference runs read
+in place of training is labelled so too.
 """
 
 import matplotlib
@@ -55,7 +56,13 @@ def _as_list(histories):
 
 
 def _band(axes, histories, metric, label, band=True, **style):
-    """The mean curve over seeds, with a ±1 std band when there are several and `band`; their reference run's dotted."""
+    """The mean curve over seeds, with a ±1 std band when there are several and `band`; their reference run's dotted.
+
+    Curves of reference runs read in place of training say so in `label`:
+    "ours" becomes "reference run", other labels get ", reference run".
+    """
+    if all(map(reference.is_reference, histories)):
+        label = label.replace("ours", "reference run") if "ours" in label else f"{label}, reference run"
     epochs, mean, std = history.mean_curve(histories, metric)
     if len(epochs) <= _FEW_POINTS:
         style = {"marker": "o", "markersize": 4, **style}

@@ -102,12 +102,23 @@ def find(config):
 
 def counterpart(found):
     """The reference history of the settings of history `found` when `found` is another run of them (the reader's own); else None."""
+    shipped = _shipped(found)
+    return shipped if shipped and shipped["provenance"] != found["provenance"] else None
+
+
+def is_reference(found):
+    """Whether history `found` is a shipped reference run (as `runs.fit_cached` returns it in place of training)."""
+    shipped = _shipped(found)
+    return bool(shipped) and shipped["provenance"] == found["provenance"]
+
+
+def _shipped(found):
+    # The shipped history of the settings of history `found`, or None.
     profile, config = (found.get("provenance") or {}).get("profile"), found.get("config")
     if profile not in PROFILE_NAMES or not config:
         return None
     bundle = read_bundle(bundle_path(profile, config["study"]))  # checked first: no bundle, no Keras import
-    shipped = bundle and bundle["runs"].get(reference_key(config))
-    return shipped if shipped and shipped["provenance"] != found["provenance"] else None
+    return bundle and bundle["runs"].get(reference_key(config))
 
 
 def read_bundle(path):
@@ -195,12 +206,16 @@ def _size(count):
     return f"{count / 1e6:.1f} MB" if count >= 100_000 else f"{count / 1e3:.0f} kB"
 
 
-def stale():
-    """[(bundle, run label, reference key)] of the shipped runs whose key the current code no longer gives."""
+def stale(bundles=None):
+    """[(bundle, run label, reference key)] of the shipped runs whose key the current code no longer gives.
+
+    Args:
+        bundles: the bundle paths to check; None checks every shipped bundle.
+    """
     from lib.core import runs
 
     found = []
-    for path in sorted(paths.reference_dir().glob("*/*.json.gz")):
+    for path in sorted(paths.reference_dir().glob("*/*.json.gz")) if bundles is None else map(Path, bundles):
         for key, shipped in read_bundle(path)["runs"].items():
             if reference_key(shipped["config"]) != key:
                 found.append((_shown(path), runs.run_label(RunConfig(**shipped["config"])), key))
@@ -354,10 +369,15 @@ def main(argv=None):
     packing.add_argument("--data-dir", default="", help="the data directory it trained on (default: $DATA_DIR or data/)")
     packing.add_argument("--checkpoint-dir", default="", help="its CHECKPOINT_DIR (default: $CHECKPOINT_DIR or checkpoints/)")
     packing.add_argument("--trained-by", default=None, help='the command that trained it (default: "make all PROFILE=<profile>")')
-    commands.add_parser("check", help="list the shipped runs that the current training code no longer matches")
+    checking = commands.add_parser("check", help="list the shipped runs that the current training code no longer matches")
+    checking.add_argument("bundles", nargs="*", help="bundles to check (default: every shipped bundle)")
+    checking.add_argument("--json", action="store_true", help="print only a JSON list of the bundles with stale runs")
     args = parser.parse_args(argv)
     if args.command == "check":
-        found = stale()
+        found = stale(args.bundles or None)
+        if args.json:
+            print(json.dumps(sorted({str(paths.ROOT / bundle) for bundle, _, _ in found})))
+            return 0
         for bundle, label, key in found:
             print(f"stale: {bundle}: {label} ({key})")
         print(f"{len(found)} stale reference runs" if found else "Every reference run matches the current code.")

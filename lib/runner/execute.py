@@ -40,6 +40,7 @@ import re
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -531,7 +532,7 @@ def _duration(hours):
             else f"{hours:.1f} hours" if hours < 10 else f"{hours:.0f} hours")
 
 
-def plan_line(profile, reason, names, gpus, shipped=()):
+def plan_line(profile, reason, names, gpus, shipped=(), stale=()):
     """The runner's first line: the profile, why, and about how long `names` (the notebooks to run) take.
 
     Args:
@@ -542,6 +543,8 @@ def plan_line(profile, reason, names, gpus, shipped=()):
         shipped: those of `names` whose study ships reference runs for
             `profile` (`shipped_notebooks`): they render without training,
             about as fast as under the smoke profile.
+        stale: those of `names` whose study's reference runs no longer
+            match the training code: they train, and the line says why.
     """
     chosen = f"Profile {profile} (auto: {reason})" if reason else f"Profile {profile}"
     if not names:
@@ -553,6 +556,11 @@ def plan_line(profile, reason, names, gpus, shipped=()):
         letters = sorted({name.split("_", 1)[0] for name in shipped})
         count += (f" ({len(shipped)} of them from the reference runs shipped for {'study' if len(letters) == 1 else 'studies'} "
                   f"{', '.join(letters)}, about {_duration(estimate_hours(shipped, 'smoke'))} without training; RETRAIN=1 trains your own)")
+    stale = [name for name in names if name in set(stale)]
+    if stale:
+        letters = sorted({name.split("_", 1)[0] for name in stale})
+        count += (f" ({len(stale)} of them train: the reference runs of {'study' if len(letters) == 1 else 'studies'} "
+                  f"{', '.join(letters)} no longer match the training code; `python -m lib.core.reference check` lists them)")
     if gpus and profile != "smoke":
         took = f"about {_duration(estimate_hours(trained, profile, gpu=True))} if they speed up as Study A Q1 did on an H200 " \
                f"({_GPU_SPEEDUP}x a 2-core CPU; not measured end to end)"
@@ -568,10 +576,33 @@ def plan_line(profile, reason, names, gpus, shipped=()):
 
 
 def shipped_notebooks(names, profile):
-    """Those of `names` whose study ships reference runs for `profile`, unless `$RETRAIN` is "1" (lib/core/reference.py)."""
+    """Those of `names` whose study ships reference runs for `profile` (lib/core/reference.py), in two lists.
+
+    Returns:
+        `(shipped, stale)`: the notebooks that read their study's reference
+        runs, and those whose study's reference runs no longer match the
+        training code, so that they train. Both are empty when `$RETRAIN`
+        is "1".
+    """
     if reference.retrain():
-        return []
-    return [name for name in names if reference.bundle_path(profile, name.split("_", 1)[0]).is_file()]
+        return [], []
+    bundles = {name: reference.bundle_path(profile, name.split("_", 1)[0]) for name in names}
+    bundles = {name: path for name, path in bundles.items() if path.is_file()}
+    outdated = _stale_bundles(sorted(set(bundles.values()))) if bundles else set()
+    return ([name for name, path in bundles.items() if str(path) not in outdated],
+            [name for name, path in bundles.items() if str(path) in outdated])
+
+
+def _stale_bundles(bundles):
+    # Reference keys hash the training code, and computing them imports
+    # Keras, which this process does not: a child process checks them
+    # (about 4 s, only when a plan reads reference runs).
+    checked = subprocess.run([sys.executable, "-m", "lib.core.reference", "check", "--json", *map(str, bundles)],
+                             cwd=paths.ROOT, capture_output=True, text=True)
+    if checked.returncode != 0:
+        raise RuntimeError(f"Checking the reference runs {[str(path) for path in bundles]} failed "
+                           f"(python -m lib.core.reference check, exit status {checked.returncode}):\n{checked.stderr}")
+    return set(json.loads(checked.stdout.strip().splitlines()[-1]))
 
 
 def main(argv=None):
@@ -638,7 +669,7 @@ def _run(args, console, interrupts):
         reason_to_run = "--force" if args.force else stale_reason(notebook, inputs, reports_dir)
         plan.append((notebook, parameters, inputs, reason_to_run))
     names = [notebook.stem for notebook, *_, why in plan if why]
-    print(plan_line(profile, reason, names, machine.nvidia_gpus(), shipped_notebooks(names, profile)), flush=True)
+    print(plan_line(profile, reason, names, machine.nvidia_gpus(), *shipped_notebooks(names, profile)), flush=True)
     results = []
     for notebook, parameters, inputs, _ in plan:
         with notebook_lock(reports_dir, notebook.stem):

@@ -26,15 +26,14 @@ PROFILES = {
 }
 # Hours each notebook needs under the full profile on a 2-core CPU: the
 # reference run's wall times (histories/reference/full/b.json.gz; 2026-12-02,
-# `make all PROFILE=full JOBS=2`, nothing else running), 47.5 minutes in all.
-# b_q1-b_q4 then trained their two runs one after the other.
+# `make all PROFILE=full JOBS=2`, nothing else running), 34.3 minutes in all.
 CPU_HOURS = {
-    "b_q1_char_cnn": 0.078,  # SGD and Adam, 250 epochs each (0.52 s per epoch)
-    "b_q2_word_cnn": 0.102,
-    "b_q3_char_rnn": 0.088,  # original and masked padding, 100 epochs each (1.5 s per epoch)
-    "b_q4_word_rnn": 0.100,
-    "b_q5_dropout": 0.160,  # the four models with dropout
-    "b_q6_rnn_variants": 0.265,  # 8 runs beyond Q3's and Q4's GRUs
+    "b_q1_char_cnn": 0.049,  # SGD and Adam, 250 epochs each, side by side
+    "b_q2_word_cnn": 0.062,
+    "b_q3_char_rnn": 0.061,  # original and masked padding, 100 epochs each
+    "b_q4_word_rnn": 0.047,
+    "b_q5_dropout": 0.113,  # the four models with dropout
+    "b_q6_rnn_variants": 0.237,  # 8 runs beyond Q3's and Q4's GRUs
 }
 # Said in the discussion where a published number does not reproduce (reproduction.describe).
 LIKELY_REASONS = ("one run per setting on each side (the first epochs of a recurrent net depend strongly on its initial "

@@ -174,10 +174,12 @@ def encode(tokens, vocabulary, unknown):
 
 def encode_words(texts, vocabulary, length=100):
     """Word ids of cleaned texts (OOV for words outside `vocabulary`), truncated or padded with 0."""
+    kept = [words(text)[:length] for text in texts]
+    # One `encode` call for all texts: it indexes the vocabulary once (per text, 50 s for Study B's).
+    found = np.split(encode([word for text in kept for word in text], vocabulary, OOV), np.cumsum([len(text) for text in kept])[:-1])
     ids = np.full((len(texts), length), PAD, dtype=np.int32)
-    for row, text in zip(ids, texts):
-        found = encode(words(text)[:length], vocabulary, OOV)
-        row[: len(found)] = found
+    for row, text in zip(ids, found):
+        row[: len(text)] = text
     return ids
 
 

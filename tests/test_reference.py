@@ -69,6 +69,8 @@ def test_fit_cached_returns_the_reference_run_without_training(packed, monkeypat
     assert [line.get_label() for line in figure.axes[0].lines] == ["training, reference run", "test, reference run"]
     figure = plots.small_multiples({"tiny": [run.history]}, "test_accuracy", "the reference alone", "reference_panels")
     assert [text.get_text() for text in figure.legends[0].get_texts()] == ["reference run"]
+    figure = plots.compare_curves({"Adam (ours)": [run.history]}, "test_accuracy", "the reference alone", "reference_compared")
+    assert [line.get_label() for line in figure.axes[0].lines] == ["Adam (ours), reference run"]  # our choice, their run
 
     monkeypatch.setattr(runs.pool, "Pool", _fail)  # no workers for it either
     assert runs.fit_many([config, config], jobs=2)[1].reference == run.reference

@@ -58,11 +58,12 @@ def _as_list(histories):
 def _band(axes, histories, metric, label, band=True, **style):
     """The mean curve over seeds, with a ±1 std band when there are several and `band`; their reference run's dotted.
 
-    Curves of reference runs read in place of training say so in `label`:
-    "ours" becomes "reference run", other labels get ", reference run".
+    Curves of reference runs read in place of training say so in `label`: a
+    leading "ours" (our run beside the published one) becomes "reference
+    run"; other labels, such as "Adam (ours)" (our choice), get ", reference run".
     """
     if all(map(reference.is_reference, histories)):
-        label = label.replace("ours", "reference run") if "ours" in label else f"{label}, reference run"
+        label = "reference run" + label[4:] if label.split(",")[0] == "ours" else f"{label}, reference run"
     epochs, mean, std = history.mean_curve(histories, metric)
     if len(epochs) <= _FEW_POINTS:
         style = {"marker": "o", "markersize": 4, **style}

@@ -36,16 +36,16 @@ PROFILES = {
         "c_rnn_grid": {"epochs": 10, "seeds": 1, "data_kwargs": _MNIST_ALL},
     },
 }
-# Hours each notebook needs under the full profile on a 2-core CPU: the
-# reference run's wall times (histories/reference/full/c.json.gz; 2026-12-02,
-# `make all PROFILE=full JOBS=2`, sharing the cores with a quick-profile run),
+# Hours each notebook needs under the full profile on a 2-core CPU: wall
+# times of `make all PROFILE=full JOBS=2 RETRAIN=1` (2026-12-02, idle; the
+# same histories as the reference run, histories/reference/full/c.json.gz),
 # the MNIST notebooks' x6 for the 60,000 training digits a download gives
-# (the reference run had the offline copy's 9,997).
+# (that run had the offline copy's 9,997).
 CPU_HOURS = {
-    "c_c1_cifar_cnn": 0.54,  # 6 runs x 30 epochs: 1,959 s
-    "c_c2_filters": 0.01,  # reads C1's run: 20 s
-    "c_c3_mnist_rnn": 0.13,  # 4 SimpleRNN runs x 10 epochs: 79 s on 9,997 digits
-    "c_c4_lstm_gru": 1.41,  # 16 LSTM/GRU runs + SimpleRNN + CNN, 10 epochs: 847 s on 9,997 digits
+    "c_c1_cifar_cnn": 0.37,  # 6 runs x 30 epochs: 1,340 s
+    "c_c2_filters": 0.01,  # reads C1's run: 15 s
+    "c_c3_mnist_rnn": 0.08,  # 4 SimpleRNN runs x 10 epochs: 48 s on 9,997 digits
+    "c_c4_lstm_gru": 0.95,  # 16 LSTM/GRU runs + SimpleRNN + CNN, 10 epochs: 572 s on 9,997 digits
 }
 # Said in the discussion where a published number does not reproduce (reproduction.describe).
 LIKELY_REASONS = ("the settings the write-up does not give (epochs, batch, initialisation: C1 shows how much they move "

@@ -23,16 +23,16 @@ PROFILES = {
     "quick": {"d_rnn": {"epochs": 5, "seeds": 1, "data_kwargs": _MNIST_ALL, "attack_images": 1000}},
     "full": {"d_rnn": {"epochs": 5, "seeds": 1, "data_kwargs": _MNIST_ALL, "attack_images": 10000}},
 }
-# Hours each notebook needs under the full profile on a 2-core CPU: the
-# reference run's wall times (histories/reference/full/d.json.gz; 2026-12-02,
-# `make all PROFILE=full JOBS=2`, idle) x6 for the 60,000 training digits a
-# download gives (it had the offline copy's 9,997); D4's attacks on 10,000
-# test digits took 750 s (rendered from the reference run).
+# Hours each notebook needs under the full profile on a 2-core CPU: wall
+# times of `make all PROFILE=full JOBS=2 RETRAIN=1` (2026-12-02, idle; the
+# same histories as the reference run, histories/reference/full/d.json.gz)
+# x6 for the 60,000 training digits a download gives (it had the offline
+# copy's 9,997); D4's attacks on 10,000 test digits are not scaled.
 CPU_HOURS = {
-    "d_d1_lr_batch": 0.17,  # 16 SimpleRNN runs x 5 epochs: 100 s on 9,997 digits
-    "d_d2_hidden_units": 0.27,  # 20 runs x 5 epochs (4 shared with D1): 163 s
-    "d_d3_lstm": 0.13,  # 4 LSTM runs x 5 epochs: 77 s
-    "d_d4_adversarial": 0.21,  # reads D1-D3's runs; attacks on 10,000 digits
+    "d_d1_lr_batch": 0.19,  # 16 SimpleRNN runs x 5 epochs: 116 s on 9,997 digits
+    "d_d2_hidden_units": 0.28,  # 20 runs x 5 epochs (4 shared with D1): 170 s
+    "d_d3_lstm": 0.14,  # 4 LSTM runs x 5 epochs: 84 s
+    "d_d4_adversarial": 0.08,  # reads D1-D3's runs; attacks on 10,000 digits: 292 s
 }
 # Said in the discussion where a published number does not reproduce (reproduction.describe).
 LIKELY_REASONS = ("the number of MNIST training digits in this data directory (each check says so), one seed per "

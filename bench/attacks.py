@@ -4,8 +4,8 @@
 
 The model is the one D4 attacks under the full profile: the best of D1-D3
 (D3's LSTM with 200 units), read from the shipped reference run (where it is
-current; otherwise it trains, 5 epochs). The images are the first test digits it classifies correctly, as in
-D4. Per setting, the fastest of `--rounds` passes over the images (in
+current; otherwise it trains, 5 epochs). The images are the first test
+digits it classifies correctly, as in D4. Per setting, the fastest of `--rounds` passes over the images (in
 batches of `attacks.BATCH_SIZE`) after one warm-up pass that traces and
 compiles; the settings take turns. D4 makes 88 such passes (8 sizes of
 epsilon, each one FGSM step and 10 targeted steps); the last column

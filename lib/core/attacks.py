@@ -53,8 +53,8 @@ def _gradient_torch(model):
 
 # A function per backend that makes `model`'s input gradient: compiled (a
 # graph under TensorFlow, XLA under JAX), traced once per model and batch
-# shape. Under TensorFlow on a 2-core CPU, D4's gradients are 3x faster so
-# than eagerly, and equal (bench/attacks.py).
+# shape. Under TensorFlow on a 2-core CPU, D4's gradients are 3x faster
+# than eager ones, and equal to them (bench/attacks.py).
 _GRADIENTS = {"tensorflow": _gradient_tensorflow, "jax": _gradient_jax, "torch": _gradient_torch}
 
 

@@ -553,14 +553,12 @@ def plan_line(profile, reason, names, gpus, shipped=(), stale=()):
     shipped = [name for name in names if name in set(shipped)]
     trained = [name for name in names if name not in shipped]
     if shipped:
-        letters = sorted({name.split("_", 1)[0] for name in shipped})
-        count += (f" ({len(shipped)} of them from the reference runs shipped for {'study' if len(letters) == 1 else 'studies'} "
-                  f"{', '.join(letters)}, about {_duration(estimate_hours(shipped, 'smoke'))} without training; RETRAIN=1 trains your own)")
+        count += (f" ({len(shipped)} of them from the reference runs shipped for {_studies(shipped)}, "
+                  f"about {_duration(estimate_hours(shipped, 'smoke'))} without training; RETRAIN=1 trains your own)")
     stale = [name for name in names if name in set(stale)]
     if stale:
-        letters = sorted({name.split("_", 1)[0] for name in stale})
-        count += (f" ({len(stale)} of them train: the reference runs of {'study' if len(letters) == 1 else 'studies'} "
-                  f"{', '.join(letters)} no longer match the training code; `python -m lib.core.reference check` lists them)")
+        count += (f" ({len(stale)} of them train: the reference runs of {_studies(stale)} no longer match the training code; "
+                  "`python -m lib.core.reference check` lists them)")
     if gpus and profile != "smoke":
         took = f"about {_duration(estimate_hours(trained, profile, gpu=True))} if they speed up as Study A Q1 did on an H200 " \
                f"({_GPU_SPEEDUP}x a 2-core CPU; not measured end to end)"
@@ -573,6 +571,12 @@ def plan_line(profile, reason, names, gpus, shipped=(), stale=()):
     if reason and profile == "quick":
         return f"{chosen}: {count}, {took}. PROFILE=smoke tests the code in minutes; PROFILE=full runs the published epochs."
     return f"{chosen}: {count}, {took}."
+
+
+def _studies(names):
+    """The studies of notebooks `names` in words: "study b" or "studies b, c"."""
+    letters = sorted({name.split("_", 1)[0] for name in names})
+    return f"{'study' if len(letters) == 1 else 'studies'} {', '.join(letters)}"
 
 
 def shipped_notebooks(names, profile):

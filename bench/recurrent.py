@@ -20,7 +20,10 @@ Per model, from the same initial weights and on the same batches:
 Each epoch time is the fastest of `--rounds` epochs after one warm-up epoch
 that compiles; the settings take turns so that other load disturbs the
 comparison as little as possible. `--threads 1` measures what each worker
-of `make all JOBS=2` gets.
+of `make all JOBS=2` gets. Under JAX on the CPU (`make test-jax` builds
+.venv-jax) it measures the same columns there:
+
+    KERAS_BACKEND=jax .venv-jax/bin/python bench/recurrent.py --rounds 2
 """
 
 import argparse
@@ -73,11 +76,20 @@ def ours_epoch(eval_batch):
 
 def recurrence_step(model, data, batch_size):
     """A compiled function: the recurrent layers' forward pass and gradient on one batch's inputs to them."""
-    import tensorflow as tf
-
     cells = [layer for layer in model.layers if isinstance(layer, keras.layers.RNN)]
     inputs = keras.Model(model.input, cells[0].input).predict(data.x_train[:batch_size], verbose=0)
     stack = keras.Sequential(cells)
+    if keras.backend.backend() == "jax":
+        import jax
+
+        stack(inputs)  # stateless_call wants the Sequential built; its layers already are
+        trainable = [variable.value for variable in stack.trainable_variables]
+        others = [variable.value for variable in stack.non_trainable_variables]
+        gradient = jax.jit(jax.grad(lambda weights: stack.stateless_call(weights, others, inputs)[0].sum()))
+        return (lambda: gradient(trainable)), cells[0], inputs
+
+    import tensorflow as tf
+
     weights = stack.trainable_weights
 
     @tf.function

@@ -9,7 +9,7 @@ variants that tell where the time goes or that might remove some:
 
 - SGD instead of Adam: the optimizer's share (Adam passes over fc1's 3.2
   million weights about ten times per step);
-- fc1 of 64 units: fc1's share (its kernel is 94% of the weights);
+- fc1 of 64 units: fc1's share (its kernel is 98% of the weights);
 - fc1 as `EinsumDense`, and fc1 with its kernel stored transposed (out x in):
   TensorFlow's input gradient of a MatMul multiplies by the kernel
   transposed, which runs at a fraction of the plain product's rate for

@@ -329,10 +329,10 @@ def _weight_prefix(model):
 
 def _provenance(session, study, trained, weights, command):
     """Where, when, at which commit and on which data `trained` ran, what the data lacks per question, and how they were packed."""
-    from lib.studies import published, results
+    from lib.studies import published, results, study_letter
 
     made = [run.history["provenance"] for run in trained.values()]
-    questions = sorted({question for question in published.table()["question"] if question.split("_", 1)[0] == study})
+    questions = sorted({question for question in published.table()["question"] if study_letter(question) == study})
     return {
         "profile": session.profile,
         "study": study,

@@ -520,7 +520,7 @@ def estimate_hours(names, profile, gpu=False):
         return len(names) * _SMOKE_HOURS_PER_NOTEBOOK
     hours = 0.0
     for name in names:
-        study = studies.STUDIES.get(name.split("_", 1)[0])
+        study = studies.STUDIES.get(studies.study_letter(name))
         if study:
             hours += studies.cpu_hours(name) * _work(study, profile) / _work(study, "full")
     return hours / _GPU_SPEEDUP if gpu else hours
@@ -575,7 +575,7 @@ def plan_line(profile, reason, names, gpus, shipped=(), stale=()):
 
 def _studies(names):
     """The studies of notebooks `names` in words: "study b" or "studies b, c"."""
-    letters = sorted({name.split("_", 1)[0] for name in names})
+    letters = sorted(set(map(studies.study_letter, names)))
     return f"{'study' if len(letters) == 1 else 'studies'} {', '.join(letters)}"
 
 
@@ -590,7 +590,7 @@ def shipped_notebooks(names, profile):
     """
     if reference.retrain():
         return [], []
-    bundles = {name: reference.bundle_path(profile, name.split("_", 1)[0]) for name in names}
+    bundles = {name: reference.bundle_path(profile, studies.study_letter(name)) for name in names}
     bundles = {name: path for name, path in bundles.items() if path.is_file()}
     outdated = _stale_bundles(sorted(set(bundles.values()))) if bundles else set()
     return ([name for name, path in bundles.items() if str(path) not in outdated],

@@ -22,9 +22,14 @@ CAVEATS = {
 }
 
 
+def study_letter(name):
+    """The study of notebook or question `name`, by its prefix: "b" for "b_q1_char_cnn" and for "b_q1"."""
+    return name.split("_", 1)[0]
+
+
 def cpu_hours(notebook):
     """Hours `notebook` needs under the full profile on a 2-core CPU (0 for one that only reads other runs, or of no study)."""
-    study = STUDIES.get(notebook.split("_", 1)[0])
+    study = STUDIES.get(study_letter(notebook))
     return study.CPU_HOURS.get(notebook, 0.0) if study else 0.0
 
 
@@ -34,5 +39,5 @@ def caveat(question, profile):
     A study's `shortfall(session, question)`, where it has one, can say more
     from the data it found (`results.shortfall`).
     """
-    study = STUDIES.get(question.split("_", 1)[0])
+    study = STUDIES.get(study_letter(question))
     return getattr(study, "CAVEATS", {}).get(profile) or CAVEATS.get(profile)

@@ -82,7 +82,7 @@ def shortfall(session, question):
     of 60,000 MNIST digits, or its `CAVEATS` per profile); the smoke profile
     always falls short.
     """
-    study = studies.STUDIES[question.split("_", 1)[0]]
+    study = studies.STUDIES[studies.study_letter(question)]
     if hasattr(study, "shortfall"):
         found = study.shortfall(session, question)
         if found:
